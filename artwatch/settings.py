@@ -1,0 +1,200 @@
+"""The one reader of the environment, an optional ``.env`` and ``config/sources.yaml``.
+
+Everything else in ArtWatch receives these values: the CLI and the service through
+``load_settings()``/``load_sources()``, the crawl through ``crawler/settings.py``, the
+pipelines through Scrapy settings. A typo or a wrong type fails here, at start-up, with a
+``ConfigError`` naming the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pipelines.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SPIDER_NAMES = (
+    "mastodon",
+    "bluesky",
+    "reddit",
+    "pixiv",
+    "deviantart",
+    "civitai",
+    "xiaohongshu",
+    "rss",
+)
+
+
+class Settings(BaseSettings):
+    """Environment settings; each is documented in config/artwatch.env.example."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    mongodb_uri: str | None = None
+    artwatch_data_dir: Path = Path("var")
+    artwatch_db_name: str = "artwatch"
+    artwatch_sources: Path = PROJECT_ROOT / "config" / "sources.yaml"
+    artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    artwatch_public_url: str | None = None
+    artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    smtp_url: SecretStr | None = None
+    alert_from: str = "ArtWatch <artwatch@localhost>"
+    bluesky_handle: str | None = None
+    bluesky_app_password: SecretStr | None = None
+    reddit_client_id: str | None = None
+    reddit_client_secret: SecretStr | None = None
+    deviantart_client_id: str | None = None
+    deviantart_client_secret: SecretStr | None = None
+    civitai_api_key: SecretStr | None = None
+    xhs_storage_state: Path | None = None
+
+    @field_validator("artwatch_allow_private_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("artwatch_allow_private_hosts")
+    @classmethod
+    def _check_hosts(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for host in hosts:
+            if "/" in host:
+                ipaddress.ip_network(host, strict=False)  # ValueError names the bad CIDR
+        return hosts
+
+    @field_validator("mongodb_uri", "smtp_url", "artwatch_public_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _check_mongodb_uri(cls, uri: str | None) -> str | None:
+        if uri is not None and not uri.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("expected a URI starting with mongodb:// or mongodb+srv://")
+        return uri
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Schedule(StrictModel):
+    """Exactly one of a cron expression (five fields) or an interval in minutes."""
+
+    cron: str | None = None
+    interval_minutes: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Schedule:
+        if (self.cron is None) == (self.interval_minutes is None):
+            raise ValueError("give exactly one of 'cron' or 'interval_minutes'")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron {self.cron!r} must have five fields (min hour day month dow)")
+        return self
+
+
+class Politeness(StrictModel):
+    """How hard one platform may be hit; every value has a polite default."""
+
+    download_delay: float = Field(default=1.0, ge=0)
+    concurrency: int = Field(default=2, ge=1, le=32)
+
+
+class Platform(Politeness):
+    """Defaults a spider uses when a crawl does not pass them as arguments."""
+
+    tags: tuple[str, ...] = ()
+    base_urls: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    subreddits: tuple[str, ...] = ()
+
+
+class Source(StrictModel):
+    """One scheduled crawl: a spider, its arguments and when to run it."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    spider: Literal[SPIDER_NAMES]  # type: ignore[valid-type]
+    args: dict[str, str] = {}
+    schedule: Schedule
+    timeout_minutes: float = Field(default=30, gt=0)
+    enabled: bool = True
+
+
+class Alerts(StrictModel):
+    dispatch_interval_seconds: int = Field(default=60, ge=5)
+    max_attempts: int = Field(default=8, ge=1)
+    digest_hour: int = Field(default=8, ge=0, le=23)
+    flood_threshold: int = Field(default=20, ge=1)
+
+
+class Sources(StrictModel):
+    """The whole of config/sources.yaml."""
+
+    contact_url: str = "https://github.com/artwatch/artwatch"
+    platforms: dict[Literal[SPIDER_NAMES], Platform] = {}  # type: ignore[valid-type]
+    sources: list[Source] = []
+    alerts: Alerts = Alerts()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Sources:
+        names = [source.name for source in self.sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    def platform(self, spider: str) -> Platform:
+        return self.platforms.get(spider, Platform())
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    count = error.error_count()
+    more = f" (and {count - 1} more problem{'s' * (count > 2)})" if count > 1 else ""
+    return f"{where}: {key}: {first['msg']}{more}"
+
+
+@cache
+def load_settings() -> Settings:
+    """Read the environment once; raise ConfigError naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "environment"
+        raise ConfigError(f"environment variable {variable}: {first['msg']}") from None
+
+
+def load_sources(path: Path | None = None) -> Sources:
+    """Parse and validate sources.yaml; raise ConfigError naming the file and the key."""
+    path = path or load_settings().artwatch_sources
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (set ARTWATCH_SOURCES)") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {error}") from None
+    try:
+        return Sources.model_validate(raw or {})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, str(path))) from None

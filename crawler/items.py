@@ -1,0 +1,20 @@
+"""The item every spider yields; its fields are a public contract (DESIGN.md, Spiders)."""
+
+import scrapy
+
+
+class PostItem(scrapy.Item):
+    platform = scrapy.Field()  # spider name: mastodon, bluesky, ...
+    post_id = scrapy.Field()  # the platform's own id, unique within the platform
+    url = scrapy.Field()  # the post's public web page
+    author_id = scrapy.Field()
+    author_name = scrapy.Field()
+    created_at = scrapy.Field()  # ISO 8601, UTC
+    text = scrapy.Field()
+    tags = scrapy.Field()  # lower case, no '#'
+    image_urls = scrapy.Field()  # absolute, best resolution available; never empty
+    ai_labeled = scrapy.Field()  # the platform or the author marked it as AI
+    ai_evidence = scrapy.Field()  # list of short reasons, e.g. "tag:aiart", "platform:civitai"
+    query = scrapy.Field()  # the tag (or feed, subreddit) that found it
+    instance = scrapy.Field()  # the host crawled, e.g. mastodon.social
+    extra = scrapy.Field()  # platform-specific evidence: prompt, model resources, ...

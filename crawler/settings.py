@@ -1,0 +1,43 @@
+"""Scrapy settings. Values come from ``artwatch.settings``; pipelines are dotted paths."""
+
+from artwatch import __version__
+from artwatch.settings import load_settings, load_sources
+
+_env = load_settings()
+_sources = load_sources()
+
+BOT_NAME = "artwatch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = f"ArtWatch/{__version__} (+{_sources.contact_url})"
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_TIMEOUT = 30
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = _env.artwatch_log_level
+FEED_EXPORT_ENCODING = "utf-8"
+
+# ArtWatch's own settings, read by components through from_crawler.
+ARTWATCH_MONGODB_URI = _env.mongodb_uri
+ARTWATCH_DB_NAME = _env.artwatch_db_name
+ARTWATCH_DATA_DIR = str(_env.artwatch_data_dir)
+ARTWATCH_STORE = "mongodb"  # "none": no database, cursors live only for the run
+ARTWATCH_ALLOW_PRIVATE_HOSTS = list(_env.artwatch_allow_private_hosts)
+ARTWATCH_PLATFORMS = {name: p.model_dump(mode="json") for name, p in _sources.platforms.items()}
+ARTWATCH_CREDENTIALS = {
+    "BLUESKY_HANDLE": _env.bluesky_handle,
+    "BLUESKY_APP_PASSWORD": _env.bluesky_app_password,
+    "REDDIT_CLIENT_ID": _env.reddit_client_id,
+    "REDDIT_CLIENT_SECRET": _env.reddit_client_secret,
+    "DEVIANTART_CLIENT_ID": _env.deviantart_client_id,
+    "DEVIANTART_CLIENT_SECRET": _env.deviantart_client_secret,
+    "CIVITAI_API_KEY": _env.civitai_api_key,
+    "XHS_STORAGE_STATE": str(_env.xhs_storage_state) if _env.xhs_storage_state else None,
+}
