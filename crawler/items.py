@@ -18,3 +18,17 @@ class PostItem(scrapy.Item):
     query = scrapy.Field()  # the tag (or feed, subreddit) that found it
     instance = scrapy.Field()  # the host crawled, e.g. mastodon.social
     extra = scrapy.Field()  # platform-specific evidence: prompt, model resources, ...
+    cursor_key = scrapy.Field()  # "<platform>:<instance>:<query>": the walk that found it
+
+
+class CursorItem(scrapy.Item):
+    """Yielded after the last PostItem of a finished walk over one (instance, query).
+
+    ``value`` is the newest marker seen (a status id, a timestamp, a fullname): the next run
+    fetches only what is newer. The posts pipeline saves it once every PostItem of that walk
+    has been stored, then drops it, so it is never exported; a killed crawl therefore starts
+    its next walk from the old cursor and the skipped-as-seen posts cost nothing.
+    """
+
+    key = scrapy.Field()  # "<platform>:<instance>:<query>", the same as PostItem.cursor_key
+    value = scrapy.Field()
