@@ -18,6 +18,7 @@ class PostItem(scrapy.Item):
     query = scrapy.Field()  # the tag (or feed, subreddit) that found it
     instance = scrapy.Field()  # the host crawled, e.g. mastodon.social
     extra = scrapy.Field()  # platform-specific evidence: prompt, model resources, ...
+    screenshot = scrapy.Field()  # PNG of the post page, for spiders that render with a browser
     cursor_key = scrapy.Field()  # "<platform>:<instance>:<query>": the walk that found it
 
 
