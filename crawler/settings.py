@@ -24,6 +24,10 @@ TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = _env.artwatch_log_level
 FEED_EXPORT_ENCODING = "utf-8"
 
+DOWNLOADER_MIDDLEWARES = {
+    "pipelines.netguard.PrivateAddressGuard": 50,
+}
+
 # ArtWatch's own settings, read by components through from_crawler.
 ARTWATCH_MONGODB_URI = _env.mongodb_uri
 ARTWATCH_DB_NAME = _env.artwatch_db_name
