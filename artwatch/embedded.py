@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,7 +114,7 @@ class EmbeddedMongo:
     def _spawn(self) -> str:
         port = free_port()
         command = [
-            sys.executable, "-m", "nx_27017.nx_27017",
+            sys.executable, "-m", "artwatch.nxserver",
             "--data-dir", str(self.home / "data"),
             "--host", "127.0.0.1",
             "--port", str(port),
@@ -153,8 +154,8 @@ def database_uri(mongodb_uri: str | None, data_dir: Path) -> Iterator[str]:
         return
     server = EmbeddedMongo(data_dir)
     uri = server.start()
-    previous = signal.getsignal(signal.SIGTERM)
-    if server.owned and previous is signal.SIG_DFL:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if server.owned and in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         # SIGTERM must unwind through the finally below, or the server is orphaned.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

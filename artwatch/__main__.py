@@ -1,0 +1,3 @@
+from artwatch.cli import main
+
+main()

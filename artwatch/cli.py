@@ -1,0 +1,136 @@
+"""The ``artwatch`` command line (Typer). Every ArtWatchError ends as one line and exit 2."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+
+from artwatch.context import open_store
+from artwatch.output import print_json, print_table
+from artwatch.settings import load_settings, load_sources
+from pipelines.errors import ArtWatchError
+from pipelines.store import redact_uri
+
+EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
+
+app = typer.Typer(no_args_is_help=True, help="ArtWatch: find your artworks in AI-tagged posts.")
+artist_app = typer.Typer(no_args_is_help=True, help="Enrolled artists.")
+app.add_typer(artist_app, name="artist")
+
+
+@app.callback()
+def check_configuration() -> None:
+    """Validate the environment and sources.yaml before any command does anything."""
+    load_settings()
+    load_sources()
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+
+
+def fail(message: str) -> None:
+    """Raise the error the entry point turns into one line and exit code 2."""
+    raise ArtWatchError(message)
+
+
+@artist_app.command("add")
+def artist_add(
+    name: str,
+    email: Annotated[str, typer.Option(help="Where alerts are emailed.")],
+    webhook: Annotated[str | None, typer.Option(help="URL that receives signed POSTs.")] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="HMAC secret for the webhook (generated if omitted).")
+    ] = None,
+) -> None:
+    """Enroll an artist; prints the new artist id."""
+    if not EMAIL.match(email):
+        fail(f"--email {email!r} is not an email address")
+    if webhook is not None:
+        if urlsplit(webhook).scheme not in ("http", "https") or not urlsplit(webhook).hostname:
+            fail(f"--webhook {webhook!r} must be an http(s) URL")
+        if webhook_secret is None:
+            webhook_secret = secrets.token_hex(32)
+            print(
+                f"webhook secret (shown once, give it to the receiver): {webhook_secret}",
+                file=sys.stderr,
+            )
+    with open_store() as store:
+        print(store.add_artist(name, email, webhook, webhook_secret))
+
+
+@artist_app.command("list")
+def artist_list(as_json: JsonFlag = False) -> None:
+    """List enrolled artists."""
+    with open_store() as store:
+        artists = [
+            {
+                "id": str(artist["_id"]),
+                "name": artist["name"],
+                "email": artist["email"],
+                "webhook": artist.get("webhook_url"),
+                "alert_mode": artist.get("alert_mode", "instant"),
+                "artworks": store.db.artworks.count_documents({"artist_id": str(artist["_id"])}),
+                "created_at": artist["created_at"],
+            }
+            for artist in store.artists()
+        ]
+    if as_json:
+        print_json(artists)
+    else:
+        columns = ["id", "name", "email", "webhook", "alert_mode", "artworks"]
+        print_table("Artists", artists, columns)
+
+
+def gather_status() -> dict:
+    settings = load_settings()
+    with open_store(settings) as store:
+        return {
+            "database": {
+                "uri": redact_uri(store.uri),
+                "embedded": settings.mongodb_uri is None,
+                "name": settings.artwatch_db_name,
+            },
+            "counts": store.collection_counts(["artists", "artworks", "posts", "images"]),
+            "hits": store.count_by("hits", "status"),
+            "alerts": store.count_by("alerts", "status"),
+            "runs": [
+                {
+                    key: run.get(key)
+                    for key in ("source", "spider", "status", "started_at", "finished_at")
+                }
+                for run in store.last_runs(10)
+            ],
+        }
+
+
+@app.command()
+def status(as_json: JsonFlag = False) -> None:
+    """Database, last runs, hits and alerts at a glance."""
+    report = gather_status()
+    if as_json:
+        print_json(report)
+        return
+    database = report["database"]
+    kind = "embedded nx-27017" if database["embedded"] else "MongoDB"
+    print(f"database: {database['uri']} ({kind}, db {database['name']})")
+    print_table("Stored", [report["counts"]], list(report["counts"]))
+    for title in ("hits", "alerts"):
+        rows = [{"status": k, "count": v} for k, v in sorted(report[title].items())]
+        print_table(title.capitalize(), rows, ["status", "count"])
+    print_table(
+        "Last runs", report["runs"], ["source", "spider", "status", "started_at", "finished_at"]
+    )
+
+
+def main() -> None:
+    """Console entry point: one readable line and exit code 2 for every ArtWatchError."""
+    try:
+        app()
+    except ArtWatchError as error:
+        print(f"artwatch: error: {error}", file=sys.stderr)
+        sys.exit(2)
