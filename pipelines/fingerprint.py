@@ -1,0 +1,273 @@
+"""Image fingerprints: the values the portfolio index compares, one class per algorithm.
+
+``fingerprint(image)`` turns a picture (``PIL.Image`` or untrusted bytes) into a
+``Fingerprint``: PDQ in its eight dihedral variants (flips and quarter turns), pHash as a
+second opinion on the whole image, and ORB local features for crops and for artworks shown
+inside a larger picture. Every part is computed from the same ~512 px working image
+(``pipelines.imagedecode``), so decoding at reduced size pays for all of them. A
+``Fingerprint`` is a plain value: ``to_document()`` gives bytes keyed by algorithm name plus
+``FINGERPRINT_VERSION``; a stored document whose version differs is stale (``is_current``)
+and the image must be fingerprinted again instead of compared.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import cv2
+import imagehash
+import numpy as np
+import pdqhash
+from PIL import Image
+
+from pipelines.errors import ImageRejected
+from pipelines.imagedecode import decode, prepare
+
+# Bump whenever any algorithm, its parameters or the working-image preparation changes:
+# fingerprints of different versions are not comparable.
+FINGERPRINT_VERSION = 1
+
+# A working image whose grey levels vary less than this (standard deviation, 0..255) is a
+# flat colour or nearly so: nothing in it can identify an artwork.
+FLAT_STD = 3.0
+
+
+class PdqFingerprint:
+    """Meta's PDQ: 256 bits from a 64x64 DCT, with a 0..100 quality score.
+
+    ``from_image`` returns all eight dihedral variants (original, rot90, rot180, rot270,
+    flip-vertical, flip-horizontal, rot90+flip-vertical, rot90+flip-horizontal, the order of
+    ``pdqhash.compute_dihedral``), so a query matches flipped or turned artworks without the
+    index storing eight hashes per work.
+    """
+
+    name: ClassVar[str] = "pdq"
+    bits: ClassVar[int] = 256
+    size: ClassVar[int] = 32
+    variants: ClassVar[int] = 8
+    # Meta's published default match threshold for PDQ (ThreatExchange pdq README and
+    # hashing.pdf): 31 differing bits of 256.
+    threshold: ClassVar[int] = 31
+    # Meta's PDQ documentation: hashes with quality below 50 come from featureless images
+    # and should not be used for matching.
+    quality_floor: ClassVar[int] = 50
+    # PDQ is computed on the working image shrunk to this side; PDQ itself downsamples to
+    # 64x64, and feeding it 256 px instead of 512 px cuts its cost by ~6x (measured).
+    input_side: ClassVar[int] = 256
+
+    @classmethod
+    def from_image(cls, rgb: np.ndarray) -> tuple[bytes, int]:
+        """Return the eight variant hashes concatenated (8 x 32 bytes) and the quality."""
+        hashes, quality = pdqhash.compute_dihedral(rgb)
+        packed = np.packbits(np.asarray(hashes, dtype=np.uint8), axis=1)
+        return packed.tobytes(), int(quality)
+
+    @staticmethod
+    def distance(a: bytes, b: bytes) -> int:
+        """Hamming distance between two 32-byte hashes."""
+        return hamming(a, b)
+
+
+class PHashFingerprint:
+    """imagehash's pHash: 64 bits from the low frequencies of a 32x32 DCT.
+
+    ``from_image`` returns the hash of each of PDQ's eight dihedral variants, in PDQ's
+    order, so the variant PDQ matched can be confirmed by pHash in the same orientation.
+    """
+
+    name: ClassVar[str] = "phash"
+    bits: ClassVar[int] = 64
+    size: ClassVar[int] = 8
+    variants: ClassVar[int] = PdqFingerprint.variants
+    # Second-opinion threshold, derived on the calibration split of benchmarks/accuracy.py
+    # (never its test split); see the Rule docstring in pipelines/index.py.
+    threshold: ClassVar[int] = 16
+    # numpy views of a 2-D array giving pdqhash.compute_dihedral's variants, in its order
+    # (checked against pdqhash in tests/test_pipelines_fingerprint.py).
+    dihedral: ClassVar[tuple] = (
+        lambda a: a,
+        np.rot90,
+        lambda a: np.rot90(a, 2),
+        lambda a: np.rot90(a, 3),
+        lambda a: a[::-1],
+        lambda a: a[:, ::-1],
+        lambda a: a.T,
+        lambda a: np.rot90(a, 2).T,
+    )
+
+    @classmethod
+    def from_image(cls, grey: np.ndarray) -> bytes:
+        """Return the eight variant hashes (8 x 8 bytes) of a small greyscale array."""
+        hashes = []
+        for view in cls.dihedral:
+            bits = imagehash.phash(Image.fromarray(np.ascontiguousarray(view(grey)))).hash
+            hashes.append(np.packbits(bits.astype(np.uint8).ravel()).tobytes())
+        return b"".join(hashes)
+
+    @staticmethod
+    def distance(a: bytes, b: bytes) -> int:
+        """Hamming distance between two 8-byte hashes."""
+        return hamming(a, b)
+
+
+class OrbFeatures:
+    """OpenCV ORB keypoints and 256-bit binary descriptors of the working image.
+
+    Positions are stored as uint16 in 1/32 px (the working image is at most 512 px), the
+    descriptors as 32 bytes each: ``max_features`` x 36 bytes per image.
+    """
+
+    name: ClassVar[str] = "orb"
+    size: ClassVar[int] = 32
+    max_features: ClassVar[int] = 200
+    # An image with fewer keypoints than this cannot be verified geometrically.
+    min_features: ClassVar[int] = 12
+    _xy_scale: ClassVar[float] = 32.0
+    _local = threading.local()
+
+    @classmethod
+    def _detector(cls) -> cv2.ORB:
+        # cv2 algorithm objects are not thread-safe; one per worker thread.
+        detector = getattr(cls._local, "orb", None)
+        if detector is None:
+            detector = cv2.ORB_create(nfeatures=cls.max_features, fastThreshold=12)
+            cls._local.orb = detector
+        return detector
+
+    @classmethod
+    def from_image(cls, grey: np.ndarray) -> tuple[bytes, bytes]:
+        """Return (positions, descriptors) as bytes; both empty when nothing was found."""
+        keypoints, descriptors = cls._detector().detectAndCompute(grey, None)
+        if descriptors is None or not keypoints:
+            return b"", b""
+        xy = np.array([kp.pt for kp in keypoints], dtype=np.float32) * cls._xy_scale
+        return np.round(xy).astype("<u2").tobytes(), descriptors.astype(np.uint8).tobytes()
+
+    @classmethod
+    def positions(cls, packed: bytes) -> np.ndarray:
+        """Decode stored positions to an (n, 2) float32 array in working-image pixels."""
+        return np.frombuffer(packed, dtype="<u2").reshape(-1, 2).astype(np.float32) / cls._xy_scale
+
+    @classmethod
+    def descriptors(cls, packed: bytes) -> np.ndarray:
+        """Decode stored descriptors to an (n, 32) uint8 array."""
+        return np.frombuffer(packed, dtype=np.uint8).reshape(-1, cls.size)
+
+
+ALGORITHMS = (PdqFingerprint, PHashFingerprint, OrbFeatures)
+
+
+def hamming(a: bytes, b: bytes) -> int:
+    """Number of differing bits between two equally long byte strings."""
+    if len(a) != len(b):
+        raise ValueError(f"cannot compare hashes of {len(a)} and {len(b)} bytes")
+    x = np.frombuffer(a, dtype=np.uint8) ^ np.frombuffer(b, dtype=np.uint8)
+    return int(np.bitwise_count(x).sum())
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Everything the decision rule needs about one image, as plain bytes and ints."""
+
+    pdq: bytes
+    pdq_quality: int
+    phash: bytes
+    orb_xy: bytes
+    orb_desc: bytes
+    width: int
+    height: int
+    version: int = FINGERPRINT_VERSION
+
+    @property
+    def pdq_hashes(self) -> np.ndarray:
+        """The eight dihedral PDQ hashes as an (8, 32) uint8 array; row 0 is as-is."""
+        return np.frombuffer(self.pdq, dtype=np.uint8).reshape(PdqFingerprint.variants, -1)
+
+    def phash_variant(self, variant: int) -> bytes:
+        """The pHash of dihedral variant ``variant`` (0 is the image as it is)."""
+        size = PHashFingerprint.size
+        return self.phash[variant * size : (variant + 1) * size]
+
+    @property
+    def pdq_usable(self) -> bool:
+        """PDQ of a low-quality image says nothing and must never be matched."""
+        return self.pdq_quality >= PdqFingerprint.quality_floor
+
+    @property
+    def feature_count(self) -> int:
+        return len(self.orb_desc) // OrbFeatures.size
+
+    def to_document(self) -> dict[str, Any]:
+        """A MongoDB-ready dict: bytes and ints keyed by algorithm name, plus the version."""
+        return {
+            "version": self.version,
+            "size": [self.width, self.height],
+            PdqFingerprint.name: {"hashes": self.pdq, "quality": self.pdq_quality},
+            PHashFingerprint.name: self.phash.hex(),
+            OrbFeatures.name: {"xy": self.orb_xy, "desc": self.orb_desc},
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Fingerprint:
+        """Rebuild from ``to_document()`` output; refuses a stale or malformed document."""
+        if not is_current(doc):
+            raise ValueError(
+                f"fingerprint version {doc.get('version')!r} is not {FINGERPRINT_VERSION}: "
+                "fingerprint the image again"
+            )
+        try:
+            pdq, orb = doc[PdqFingerprint.name], doc[OrbFeatures.name]
+            width, height = doc["size"]
+            return cls(
+                pdq=bytes(pdq["hashes"]),
+                pdq_quality=int(pdq["quality"]),
+                phash=bytes.fromhex(doc[PHashFingerprint.name]),
+                orb_xy=bytes(orb["xy"]),
+                orb_desc=bytes(orb["desc"]),
+                width=int(width),
+                height=int(height),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed fingerprint document: {exc}") from exc
+
+
+def is_current(doc: dict[str, Any] | None) -> bool:
+    """True when a stored fingerprint document was made by this version of the engine."""
+    return bool(doc) and doc.get("version") == FINGERPRINT_VERSION
+
+
+def fingerprint(image: Image.Image | bytes) -> Fingerprint:
+    """Fingerprint a picture or untrusted bytes; raises ``ImageRejected(reason)`` if unusable.
+
+    Bytes are decoded safely (see ``pipelines.imagedecode``). Flat images, and images whose
+    PDQ quality is below the floor while they also lack keypoints, are refused as
+    ``low_information``; a low-quality PDQ alone is kept but never matched on.
+    """
+    if isinstance(image, bytes | bytearray | memoryview):
+        work = decode(bytes(image))
+    else:
+        work = prepare(image)
+    rgb = np.asarray(work)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if float(grey.std()) < FLAT_STD:
+        raise ImageRejected("low_information", "flat colour")
+    small = _fit(rgb, PdqFingerprint.input_side)
+    pdq, quality = PdqFingerprint.from_image(small)
+    orb_xy, orb_desc = OrbFeatures.from_image(grey)
+    features = len(orb_desc) // OrbFeatures.size
+    if quality < PdqFingerprint.quality_floor and features < OrbFeatures.min_features:
+        raise ImageRejected("low_information", f"PDQ quality {quality}, {features} keypoints")
+    phash = PHashFingerprint.from_image(_fit(grey, 64))
+    height, width = grey.shape
+    return Fingerprint(pdq, quality, phash, orb_xy, orb_desc, width, height)
+
+
+def _fit(pixels: np.ndarray, side: int) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return pixels
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,123 @@
+"""Safe, reduced-size decoding of untrusted image bytes into one canonical RGB picture.
+
+Everything the fingerprints need is computed at about ``WORK_SIDE`` pixels, so decoding at
+full size is wasted work: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (``draft``), other
+formats are shrunk with ``Image.reduce`` before resampling. The header is read first and an
+image whose pixel count exceeds ``MAX_PIXELS`` is refused before any pixel data is inflated,
+so a small file claiming 40000x40000 pixels costs nothing. Every refusal is an
+``ImageRejected`` whose ``reason`` is one of ``REASONS``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from pipelines.errors import ImageRejected
+
+# Longest side of the working image every fingerprint is computed from; ORB on ~512 px keeps
+# enough keypoints for partial matches while staying a few milliseconds per image.
+WORK_SIDE = 512
+# 50 MP is above any photo a platform serves (they re-encode to a few MP) and far below what
+# would hurt a worker: the decoded 512 px copy is what stays in memory, not the original.
+MAX_PIXELS = 50_000_000
+# Below this an image carries too little detail for any fingerprint to mean anything.
+MIN_SIDE = 32
+
+REASONS = (
+    "empty",
+    "not_an_image",
+    "too_many_pixels",
+    "truncated",
+    "corrupt",
+    "too_small",
+    "low_information",
+)
+
+_MARKUP_PREFIXES = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<svg", b"{")
+_WHITE = (255, 255, 255)
+
+
+def decode(data: bytes) -> Image.Image:
+    """Open untrusted bytes and return the canonical RGB working image (see ``prepare``)."""
+    if not data:
+        raise ImageRejected("empty", "zero bytes")
+    if data[:64].lstrip().lower().startswith(_MARKUP_PREFIXES):
+        raise ImageRejected("not_an_image", "the bytes are a text document (HTML, XML or JSON)")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("too_many_pixels", str(exc)) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected("not_an_image", "no known image format") from exc
+    return prepare(image)
+
+
+def prepare(image: Image.Image) -> Image.Image:
+    """Return ``image`` as RGB, upright, composited on white, longest side <= WORK_SIDE.
+
+    Works on a lazily opened file (then the pixel limit is enforced before decoding and JPEGs
+    are decoded at reduced scale) as well as on an already loaded picture. Only the first
+    frame of an animation is used.
+    """
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageRejected("too_many_pixels", f"{width}x{height} exceeds {MAX_PIXELS} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected("too_small", f"{width}x{height} is below {MIN_SIDE} px")
+    _draft(image)
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected("too_many_pixels", str(exc)) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
+        raise ImageRejected(reason, str(exc)) from exc
+    image = ImageOps.exif_transpose(image) or image
+    return _shrink(_to_rgb(image))
+
+
+def _draft(image: Image.Image) -> None:
+    """Ask the JPEG decoder for the smallest DCT scale that is still >= WORK_SIDE."""
+    if image.format != "JPEG":  # after load() the tile list is empty and draft is a no-op
+        return
+    width, height = image.size
+    scale = WORK_SIDE / max(width, height)
+    if scale < 0.5:
+        image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any mode (CMYK, 16-bit, palette, alpha) to 8-bit RGB on white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        image = _to_8bit_grey(image)
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, _WHITE)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _to_8bit_grey(image: Image.Image) -> Image.Image:
+    """Map a 16-bit or float greyscale image onto 0..255 by its own value range."""
+    values = np.asarray(image, dtype=np.float32)
+    if image.mode.startswith("I;16") or (image.mode == "I" and values.max(initial=0) > 255):
+        values = values / 257.0
+    elif image.mode == "F":
+        low, high = float(values.min(initial=0)), float(values.max(initial=0))
+        values = (values - low) * (255.0 / (high - low)) if high > low else values * 0
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    width, height = image.size
+    scale = WORK_SIDE / max(width, height)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)

@@ -1,0 +1,385 @@
+"""The in-memory portfolio index: which enrolled artworks does a fingerprint show?
+
+Two paths, one decision rule (``PortfolioIndex.search``):
+
+- whole image: the query's eight dihedral PDQ hashes against one PDQ hash per artwork, in a
+  ``HammingIndex`` (a linear popcount scan while small, multi-index hashing beyond), then a
+  second opinion (pHash, or the local-feature verification) for distances that PDQ alone
+  does not make certain;
+- part of an image (crops, screenshots, memes, borders): ORB descriptors looked up in a
+  ``FeatureIndex`` (an inverted file over random 20-bit slices of the descriptors, voting
+  per artwork), then each candidate verified by matching descriptors and fitting a
+  similarity transform with RANSAC (``verify_features``). Verification is what keeps false
+  alarms rare per (image, artwork) pair, which matters once a portfolio holds thousands of
+  works.
+
+Every constant of the rule sits in ``Rule`` with where it came from. ``search`` is safe to
+call from many threads at once as long as no ``add``/``remove`` runs concurrently; the
+structures are rebuilt lazily (under a lock) on the first search after a change.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import cv2
+import numpy as np
+
+from pipelines.fingerprint import Fingerprint, OrbFeatures, PdqFingerprint, PHashFingerprint
+
+Kind = Literal["exact", "near", "partial"]
+_KIND_RANK = {"exact": 3, "near": 2, "partial": 1}
+
+
+class Rule:
+    """The default decision rule's constants (calibration: benchmarks/accuracy.py --calibrate).
+
+    The calibration split uses different images and different random seeds from the test
+    split that the benchmark reports on; no number here was chosen by looking at test results.
+    """
+
+    # Meta's default PDQ match threshold: a whole-image candidate at most this far.
+    pdq_near: ClassVar[int] = PdqFingerprint.threshold
+    # Up to this PDQ distance a match stands on PDQ alone; the calibration split showed no
+    # unrelated pair below it.
+    pdq_certain: ClassVar[int] = 24
+    # Between pdq_certain and pdq_near, pHash (same orientation) at most this far confirms.
+    phash_confirm: ClassVar[int] = PHashFingerprint.threshold
+    # "exact": re-encodings and resizes of the same pixels, as seen on the calibration split.
+    pdq_exact: ClassVar[int] = 12
+    phash_exact: ClassVar[int] = 6
+    # Geometric verification: RANSAC inliers of a similarity transform needed for a match.
+    min_inliers: ClassVar[int] = 12
+    # A partial match's score reaches 1.0 at this many inliers.
+    full_inliers: ClassVar[int] = 60
+
+
+@dataclass(frozen=True)
+class Match:
+    """One artwork the searched image shows, and the evidence."""
+
+    artwork_id: str
+    kind: Kind
+    score: float
+    distances: dict[str, float] = field(default_factory=dict)
+
+
+class HammingIndex:
+    """Nearest 256-bit codes within a radius: popcount scan, or multi-index hashing.
+
+    Multi-index hashing splits each code into 16 chunks of 16 bits; two codes within
+    ``radius`` bits agree to within ``radius // 16`` bits on at least one chunk (pigeonhole),
+    so probing each chunk's exact value and its one-bit neighbours finds every code within 31
+    bits. Chunks are kept as counting-sorted row lists (4 bytes per code per chunk), so the
+    memory is 32 + 64 = 96 bytes per code.
+    """
+
+    chunks: ClassVar[int] = 16
+    scan_below: ClassVar[int] = 20_000
+
+    def __init__(self, codes: np.ndarray, *, multi_index: bool | None = None):
+        self.codes = np.ascontiguousarray(codes, dtype=np.uint8).reshape(-1, 32)
+        self._words = self.codes.view(np.uint64)
+        use_mih = len(self.codes) >= self.scan_below if multi_index is None else multi_index
+        self._tables = self._build_tables() if use_mih and len(self.codes) else None
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def nbytes(self) -> int:
+        tables = 0 if self._tables is None else sum(a.nbytes for a in self._tables)
+        return self.codes.nbytes + tables
+
+    def _build_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        values = self.codes.view("<u2")  # (n, 16)
+        n = len(values)
+        rows = np.empty((self.chunks, n), dtype=np.int32)
+        offsets = np.empty((self.chunks, 65537), dtype=np.int64)
+        for c in range(self.chunks):
+            rows[c] = np.argsort(values[:, c], kind="stable")
+            offsets[c, 0] = c * n
+            offsets[c, 1:] = c * n + np.cumsum(np.bincount(values[:, c], minlength=65536))
+        return rows.ravel(), offsets
+
+    def within(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, ...]:
+        """Return (rows, distances, query numbers): every indexed code within ``radius`` of
+        some query, with its smallest distance and the query that reached it."""
+        queries = np.ascontiguousarray(queries, dtype=np.uint8).reshape(-1, 32)
+        if not len(self.codes):
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+        candidates = self._candidates(queries, radius)
+        words = self._words[candidates]
+        qwords = queries.view(np.uint64)
+        dist = np.bitwise_count(words[:, None, :] ^ qwords[None, :, :]).sum(axis=2)
+        which = dist.argmin(axis=1)
+        best = dist[np.arange(len(dist)), which].astype(np.int64)
+        keep = best <= radius
+        return candidates[keep], best[keep], which[keep].astype(np.int64)
+
+    def _candidates(self, queries: np.ndarray, radius: int) -> np.ndarray:
+        if self._tables is None or radius // self.chunks > 1:
+            return np.arange(len(self.codes))
+        rows, offsets = self._tables
+        values = queries.view("<u2").astype(np.int64)  # (q, 16)
+        flips = np.concatenate([[0], 1 << np.arange(16)]) if radius >= self.chunks else [0]
+        probes = values[:, :, None] ^ np.asarray(flips, dtype=np.int64)[None, None, :]
+        chunk = np.broadcast_to(np.arange(self.chunks)[None, :, None], probes.shape)
+        starts = offsets[chunk, probes].ravel()
+        ends = offsets[chunk, probes + 1].ravel()
+        return np.unique(rows[_expand_ranges(starts, ends)])
+
+
+def _expand_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, e)`` for every pair, vectorised."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if not total:
+        return np.empty(0, dtype=np.int64)
+    shifts = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shifts
+
+
+_TABLES = 8
+_KEY_BITS = 20
+
+
+class FeatureIndex:
+    """Inverted file over binary local descriptors (locality-sensitive hashing by bit slices).
+
+    Each of ``tables`` tables keys a descriptor by ``bits`` fixed pseudo-random bits of it;
+    two descriptors a few bits apart share a key in some table with high probability. A query
+    votes for the owners of every descriptor sharing a key with one of its own; buckets more
+    crowded than ``bucket_cap`` (textures every image has) do not vote. Small indexes find a
+    key's bucket by binary search in the sorted keys; large ones (more descriptors than
+    buckets) through a dense offsets table, 4 bytes per descriptor and table either way.
+    """
+
+    tables: ClassVar[int] = _TABLES
+    bits: ClassVar[int] = _KEY_BITS
+    bucket_cap: ClassVar[int] = 512
+    _selection: ClassVar[np.ndarray] = np.random.default_rng(20240611).permuted(
+        np.tile(np.arange(256), (_TABLES, 1)), axis=1
+    )[:, :_KEY_BITS]
+    _weights: ClassVar[np.ndarray] = (1 << np.arange(_KEY_BITS)).astype(np.int64)
+
+    def __init__(self, descriptors: np.ndarray, owners: np.ndarray):
+        self.descriptors = np.ascontiguousarray(descriptors, dtype=np.uint8).reshape(-1, 32)
+        self.owners = np.asarray(owners, dtype=np.int32)
+        self._n_owners = int(self.owners.max(initial=-1)) + 1
+        n = len(self.owners)
+        keys = np.empty((self.tables, n), dtype=np.int32)
+        block = 1 << 18
+        for start in range(0, n, block):
+            keys[:, start : start + block] = self.keys(self.descriptors[start : start + block]).T
+        self._rows = np.empty((self.tables, n), dtype=np.int32)
+        dense = n > (1 << self.bits)
+        self._offsets = np.empty((self.tables, (1 << self.bits) + 1), np.int64) if dense else None
+        self._sorted = None if dense else np.empty((self.tables, n), dtype=np.int32)
+        for t in range(self.tables):
+            order = np.argsort(keys[t], kind="stable")
+            self._rows[t] = order
+            if dense:
+                self._offsets[t, 0] = 0
+                np.cumsum(np.bincount(keys[t], minlength=1 << self.bits), out=self._offsets[t, 1:])
+            else:
+                self._sorted[t] = keys[t][order]
+
+    @property
+    def nbytes(self) -> int:
+        parts = (self.descriptors, self.owners, self._rows, self._offsets, self._sorted)
+        return sum(a.nbytes for a in parts if a is not None)
+
+    @classmethod
+    def keys(cls, descriptors: np.ndarray) -> np.ndarray:
+        """(n, tables) bucket keys of (n, 32) descriptors."""
+        bits = np.unpackbits(descriptors, axis=1)
+        return bits[:, cls._selection].astype(np.int64) @ cls._weights
+
+    def votes(self, descriptors: np.ndarray) -> np.ndarray:
+        """Per owner, how many (query descriptor, table) pairs hit one of its descriptors."""
+        if not len(descriptors) or not self._n_owners:
+            return np.zeros(self._n_owners, dtype=np.int64)
+        keys = self.keys(descriptors)  # (q, tables)
+        n = len(self.owners)
+        hits = []
+        for t in range(self.tables):
+            if self._offsets is not None:
+                starts, ends = self._offsets[t, keys[:, t]], self._offsets[t, keys[:, t] + 1]
+            else:
+                starts = np.searchsorted(self._sorted[t], keys[:, t], side="left")
+                ends = np.searchsorted(self._sorted[t], keys[:, t], side="right")
+            ends = np.where(ends - starts > self.bucket_cap, starts, ends)
+            hits.append(self._rows.ravel()[_expand_ranges(starts + t * n, ends + t * n)])
+        owners = self.owners[np.concatenate(hits)]
+        return np.bincount(owners, minlength=self._n_owners)
+
+
+def verify_features(
+    query_xy: np.ndarray, query_desc: np.ndarray, art_xy: np.ndarray, art_desc: np.ndarray
+) -> int:
+    """RANSAC inliers of a similarity transform mapping the artwork into the query (0 if none).
+
+    Matches are mutual-nearest descriptor pairs passing Lowe's ratio test; the transform must
+    not collapse or blow up the artwork (scale within 1/8..8).
+    """
+    if len(query_desc) < Rule.min_inliers or len(art_desc) < Rule.min_inliers:
+        return 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(query_desc, art_desc, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+    best: dict[int, cv2.DMatch] = {}
+    for m in good:  # one query point per artwork point, the closest
+        if m.trainIdx not in best or m.distance < best[m.trainIdx].distance:
+            best[m.trainIdx] = m
+    if len(best) < Rule.min_inliers:
+        return 0
+    src = np.float32([art_xy[m.trainIdx] for m in best.values()])
+    dst = np.float32([query_xy[m.queryIdx] for m in best.values()])
+    transform, inliers = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=2000, confidence=0.995
+    )
+    if transform is None or inliers is None:
+        return 0
+    scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
+    if not 1 / 8 <= scale <= 8:
+        return 0
+    return int(inliers.sum())
+
+
+@dataclass
+class _Entry:
+    fingerprint: Fingerprint
+    xy: np.ndarray
+    desc: np.ndarray
+
+
+@dataclass
+class _Snapshot:
+    ids: list[str]
+    entries: list[_Entry]
+    pdq_rows: np.ndarray  # HammingIndex row -> slot
+    hamming: HammingIndex
+    features: FeatureIndex
+
+
+class PortfolioIndex:
+    """All enrolled artworks of all artists, searchable by ``Fingerprint``."""
+
+    # Verify at most this many feature candidates per search, best voted first.
+    max_candidates: ClassVar[int] = 6
+    # A candidate needs this many votes before it is worth verifying.
+    min_votes: ClassVar[int] = 3
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, artwork_id: object) -> bool:
+        return artwork_id in self._entries
+
+    def add(self, artwork_id: str, fingerprint: Fingerprint) -> None:
+        """Add or replace one artwork's fingerprint."""
+        xy = OrbFeatures.positions(fingerprint.orb_xy)
+        desc = OrbFeatures.descriptors(fingerprint.orb_desc)
+        self._entries[str(artwork_id)] = _Entry(fingerprint, xy, desc)
+        self._snapshot = None
+
+    def remove(self, artwork_id: str) -> None:
+        """Forget an artwork; unknown ids are ignored."""
+        if self._entries.pop(str(artwork_id), None) is not None:
+            self._snapshot = None
+
+    def search(self, fingerprint: Fingerprint) -> list[Match]:
+        """Artworks the fingerprinted image shows, best first, by the default rule."""
+        snap = self._current()
+        if not snap.ids:
+            return []
+        found: dict[int, Match] = {}
+        for slot, match in self._whole_image(snap, fingerprint):
+            found[slot] = match
+        for slot, match in self._partial(snap, fingerprint, exclude=found.keys()):
+            found[slot] = match
+        return sorted(found.values(), key=lambda m: (-_KIND_RANK[m.kind], -m.score))
+
+    def _current(self) -> _Snapshot:
+        snap = self._snapshot
+        if snap is not None:
+            return snap
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = _build(self._entries)
+            return self._snapshot
+
+    def _whole_image(self, snap: _Snapshot, fp: Fingerprint):
+        if not fp.pdq_usable or not len(snap.hamming):
+            return
+        rows, dists, variants = snap.hamming.within(fp.pdq_hashes, Rule.pdq_near)
+        query_xy = query_desc = None
+        for row, dist, variant in zip(
+            rows.tolist(), dists.tolist(), variants.tolist(), strict=True
+        ):
+            slot = int(snap.pdq_rows[row])
+            entry = snap.entries[slot]
+            art = entry.fingerprint
+            phash = PHashFingerprint.distance(fp.phash_variant(variant), art.phash_variant(0))
+            distances = {"pdq": dist, "phash": phash, "variant": variant}
+            confirmed = dist <= Rule.pdq_certain or phash <= Rule.phash_confirm
+            if not confirmed:
+                if query_xy is None:
+                    query_xy = OrbFeatures.positions(fp.orb_xy)
+                    query_desc = OrbFeatures.descriptors(fp.orb_desc)
+                inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
+                distances["inliers"] = inliers
+                confirmed = inliers >= Rule.min_inliers
+            if not confirmed:
+                continue
+            exact = variant == 0 and dist <= Rule.pdq_exact and phash <= Rule.phash_exact
+            score = 1.0 - dist / PdqFingerprint.bits
+            yield slot, Match(snap.ids[slot], "exact" if exact else "near", score, distances)
+
+    def _partial(self, snap: _Snapshot, fp: Fingerprint, exclude):
+        if fp.feature_count < Rule.min_inliers or not len(snap.features.owners):
+            return
+        query_desc = OrbFeatures.descriptors(fp.orb_desc)
+        votes = snap.features.votes(query_desc)
+        ranked = np.argsort(-votes, kind="stable")[: self.max_candidates + len(exclude)]
+        query_xy = OrbFeatures.positions(fp.orb_xy)
+        checked = 0
+        for slot in ranked.tolist():
+            if votes[slot] < self.min_votes or checked >= self.max_candidates:
+                break
+            if slot in exclude:
+                continue
+            checked += 1
+            entry = snap.entries[slot]
+            inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
+            if inliers >= Rule.min_inliers:
+                score = min(1.0, inliers / Rule.full_inliers)
+                distances = {"inliers": inliers, "votes": int(votes[slot])}
+                yield slot, Match(snap.ids[slot], "partial", score, distances)
+
+
+def _build(entries: dict[str, _Entry]) -> _Snapshot:
+    ids = list(entries)
+    values = [entries[i] for i in ids]
+    usable = [s for s, e in enumerate(values) if e.fingerprint.pdq_usable]
+    packed = b"".join(values[s].fingerprint.pdq[:32] for s in usable)
+    codes = np.frombuffer(packed, dtype=np.uint8).reshape(-1, 32)
+    owners = np.concatenate(
+        [np.full(len(e.desc), s, dtype=np.int32) for s, e in enumerate(values)] or [[]]
+    )
+    desc = np.concatenate([e.desc for e in values] or [np.empty((0, 32), np.uint8)])
+    return _Snapshot(
+        ids=ids,
+        entries=values,
+        pdq_rows=np.asarray(usable, dtype=np.int64),
+        hamming=HammingIndex(codes),
+        features=FeatureIndex(desc, owners),
+    )
