@@ -19,13 +19,15 @@ CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 1.0
 DOWNLOAD_TIMEOUT = 30
-RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+# 429 and 503 are waited out by crawler.middlewares.RateLimitRetryMiddleware instead.
+RETRY_HTTP_CODES = [500, 502, 504, 522, 524, 408]
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = _env.artwatch_log_level
 FEED_EXPORT_ENCODING = "utf-8"
 
 DOWNLOADER_MIDDLEWARES = {
     "pipelines.netguard.PrivateAddressGuard": 50,
+    "crawler.middlewares.RateLimitRetryMiddleware": 555,
 }
 
 # ArtWatch's own settings, read by components through from_crawler.
@@ -33,6 +35,11 @@ ARTWATCH_MONGODB_URI = _env.mongodb_uri
 ARTWATCH_DB_NAME = _env.artwatch_db_name
 ARTWATCH_DATA_DIR = str(_env.artwatch_data_dir)
 ARTWATCH_STORE = "mongodb"  # "none": no database, cursors live only for the run
+# 429/503 and exhausted rate-limit windows: the longest wait honoured, the wait when no
+# header says, and how many times one request is retried (crawler/middlewares.py).
+ARTWATCH_RATELIMIT_MAX_WAIT = 900.0
+ARTWATCH_RATELIMIT_DEFAULT_WAIT = 60.0
+ARTWATCH_RATELIMIT_RETRIES = 3
 ARTWATCH_ALLOW_PRIVATE_HOSTS = list(_env.artwatch_allow_private_hosts)
 ARTWATCH_PLATFORMS = {name: p.model_dump(mode="json") for name, p in _sources.platforms.items()}
 ARTWATCH_CREDENTIALS = {

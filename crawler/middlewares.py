@@ -1,0 +1,126 @@
+"""Politeness beyond AutoThrottle: wait out 429/503 answers and exhausted rate-limit windows.
+
+``RateLimitRetryMiddleware`` reads how long the platform asked us to wait (``Retry-After`` in
+seconds or as an HTTP date, ``RateLimit-Reset`` in seconds, ``x-ratelimit-reset`` as seconds,
+epoch seconds or an ISO time), caps it at ``ARTWATCH_RATELIMIT_MAX_WAIT`` seconds (15 minutes
+by default; the tests use about one), sleeps without blocking the reactor, and retries up to
+``ARTWATCH_RATELIMIT_RETRIES`` times. A successful answer that reports
+``x-ratelimit-remaining: 0`` pauses the same way before the next request goes out. Every wait
+is counted under ``artwatch/ratelimit/...``. It sits just above Scrapy's RetryMiddleware, so
+503 is not in RETRY_HTTP_CODES: a blind immediate retry is what a 503 asks us not to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from scrapy.http import Request, Response
+from scrapy.utils.asyncio import sleep
+
+logger = logging.getLogger(__name__)
+
+RATE_LIMITED = (429, 503)
+# Values above this are epoch timestamps, below it a number of seconds to wait.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def wait_seconds(response: Response, now: float | None = None) -> float | None:
+    """Seconds the response asks us to wait, from the first header that says; None if none."""
+    now = time.time() if now is None else now
+    for name in ("Retry-After", "RateLimit-Reset", "X-RateLimit-Reset"):
+        raw = response.headers.get(name)
+        if raw:
+            parsed = _parse_wait(raw.decode("latin-1").strip(), now)
+            if parsed is not None:
+                return max(0.0, parsed)
+    return None
+
+
+def _parse_wait(value: str, now: float) -> float | None:
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        return number - now if number > _EPOCH_THRESHOLD else number
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp() - now
+
+
+class RateLimitRetryMiddleware:
+    """Downloader middleware: waits as long as the platform asks (capped), then retries."""
+
+    def __init__(self, stats, max_wait: float, default_wait: float, retries: int):
+        self.stats = stats
+        self.max_wait = max_wait
+        self.default_wait = default_wait
+        self.retries = retries
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        return cls(
+            crawler.stats,
+            max_wait=settings.getfloat("ARTWATCH_RATELIMIT_MAX_WAIT", 900.0),
+            default_wait=settings.getfloat("ARTWATCH_RATELIMIT_DEFAULT_WAIT", 60.0),
+            retries=settings.getint("ARTWATCH_RATELIMIT_RETRIES", 3),
+        )
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        if response.status in RATE_LIMITED:
+            return await self._retry(request, response)
+        remaining = response.headers.get("X-RateLimit-Remaining")
+        if remaining is not None and _is_exhausted(remaining):
+            wait = self._capped(wait_seconds(response))
+            if wait > 0:
+                self.stats.inc_value("artwatch/ratelimit/window_exhausted")
+                await self._sleep(wait)
+        return response
+
+    async def _retry(self, request: Request, response: Response) -> Request | Response:
+        attempt = request.meta.get("ratelimit_attempt", 0) + 1
+        if attempt > self.retries:
+            self.stats.inc_value("artwatch/ratelimit/gave_up")
+            logger.warning(
+                "still %s after %d waits, giving up: %s", response.status, self.retries, request.url
+            )
+            return response
+        wait = self._capped(wait_seconds(response))
+        self.stats.inc_value(f"artwatch/ratelimit/http_{response.status}")
+        logger.info(
+            "%s: waiting %.1f s before retry %d of %s",
+            response.status,
+            wait,
+            attempt,
+            request.url,
+        )
+        await self._sleep(wait)
+        retry = request.replace(dont_filter=True)
+        retry.meta["ratelimit_attempt"] = attempt
+        return retry
+
+    def _capped(self, wait: float | None) -> float:
+        return min(self.default_wait if wait is None else wait, self.max_wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        self.stats.inc_value("artwatch/ratelimit/waits")
+        self.stats.inc_value("artwatch/ratelimit/wait_seconds", round(seconds, 3))
+        await sleep(seconds)
+
+
+def _is_exhausted(raw: bytes) -> bool:
+    try:
+        return float(raw.decode("latin-1")) < 1
+    except ValueError:
+        return False

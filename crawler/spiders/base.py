@@ -1,0 +1,478 @@
+"""The shared base of every platform spider: arguments, walks, pagination, cutoffs, items.
+
+A *walk* is one pass over one (instance, query) pair, newest first, page after page. A
+platform module subclasses ``PlatformSpider``, sets ``name`` and ``default_base_url`` and
+implements ``listing_request(walk, cursor)`` (the request for the first page when ``cursor``
+is None, else for the page that cursor names), ``parse_listing(response, walk) -> Page`` (the
+raw entries of a page and the cursor of the next one) and ``parse_entry(entry, walk,
+response) -> Post | None``. A ``Post`` may carry a ``detail`` request; the base then fetches
+it and hands the response to ``parse_post(response, post)``. Everything else lives here:
+the stored-cursor and ``since`` cutoffs, ``max_pages``, item normalisation, the
+``CursorItem`` after a walk that finished cleanly, and one stats key and one log line per
+bad response instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, ClassVar
+from urllib.parse import urljoin, urlsplit
+
+import scrapy
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.items import CursorItem, PostItem
+
+# Tags whose presence on a post means its author labelled it as AI-made.
+AI_TAGS = frozenset(
+    {
+        "ai",
+        "aiart",
+        "aiartwork",
+        "aiartcommunity",
+        "aigenerated",
+        "aiartist",
+        "aiimage",
+        "aiillustration",
+        "generativeart",
+        "generativeai",
+        "stablediffusion",
+        "midjourney",
+        "dalle",
+        "dalle2",
+        "dalle3",
+        "novelai",
+        "nijijourney",
+        "flux",
+        "sdxl",
+        "aiイラスト",
+        "ai绘画",
+        "ai插画",
+        "aigc",
+    }
+)
+
+# Parsing mistakes a changed API shape produces; caught per page and per entry.
+SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+class BadResponse(Exception):
+    """A response the spider cannot use; ``kind`` becomes the stats key suffix."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+        self.detail = detail
+
+
+@dataclass
+class Walk:
+    """One pass over one (instance, query): its progress and the newest marker it saw."""
+
+    base_url: str
+    query: str
+    key: str
+    pages: int = 0
+    newest: str | None = None
+    pending: int = 0
+    listing_done: bool = False
+    failed: bool = False
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def instance(self) -> str:
+        return urlsplit(self.base_url).netloc or self.base_url
+
+
+@dataclass
+class Page:
+    """What a listing response holds: raw entries, newest first, and the next cursor."""
+
+    entries: list[Any]
+    next_cursor: str | None = None
+
+
+@dataclass
+class Post:
+    """One post as a platform module sees it, before the base normalises it into an item.
+
+    ``marker`` orders posts within a walk (a status id, an ISO timestamp) and becomes the
+    stored cursor; ``skip_reason`` says why a post without images has none ("video_only").
+    """
+
+    post_id: str
+    url: str
+    created_at: str | datetime | float | int | None
+    marker: str
+    author_id: str = ""
+    author_name: str = ""
+    text: str = ""
+    tags: Iterable[str] = ()
+    image_urls: Iterable[str] = ()
+    ai_evidence: Iterable[str] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+    screenshot: bytes | None = None
+    skip_reason: str | None = None
+    detail: scrapy.Request | None = None
+
+
+def to_utc(value: str | datetime | date | float | None) -> datetime | None:
+    """Parse an ISO 8601 string, a datetime, a date or epoch seconds into aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def iso_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def marker_key(marker: str) -> tuple[int, int | str]:
+    """Sort key for markers: numeric ids compare as numbers, anything else as text."""
+    if marker.isdigit():
+        return (0, int(marker))
+    return (1, marker)
+
+
+class PlatformSpider(scrapy.Spider):
+    """Base of every platform spider; see the module docstring for what a subclass adds."""
+
+    name: ClassVar[str] = ""
+    default_base_url: ClassVar[str] = ""
+    # Credentials this platform uses, named in the log when it answers 401/403.
+    credential_names: ClassVar[tuple[str, ...]] = ()
+    default_max_pages: ClassVar[int] = 5
+    # Meta for API requests: robots.txt governs HTML pages, not documented APIs for programs.
+    api_meta: ClassVar[dict[str, Any]] = {"dont_obey_robotstxt": True}
+
+    def __init__(
+        self,
+        *args: Any,
+        tags: str | None = None,
+        base_url: str | None = None,
+        max_pages: str | int | None = None,
+        since: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.cursors: dict[str, str] = {}
+        self.tags_arg = _split_tags(tags) if tags is not None else None
+        self.base_url_arg = _check_base_url(base_url) if base_url else None
+        self.max_pages = _parse_max_pages(max_pages, self.default_max_pages)
+        self.since = _parse_since(since)
+        self._logged_kinds: set[str] = set()
+
+    @classmethod
+    def update_settings(cls, settings: Any) -> None:
+        super().update_settings(settings)
+        platform = settings.getdict("ARTWATCH_PLATFORMS").get(cls.name) or {}
+        # Spider priority: a -s DOWNLOAD_DELAY=... on the command line still wins.
+        if "download_delay" in platform:
+            settings.set("DOWNLOAD_DELAY", platform["download_delay"], priority="spider")
+        if "concurrency" in platform:
+            settings.set(
+                "CONCURRENT_REQUESTS_PER_DOMAIN", platform["concurrency"], priority="spider"
+            )
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @property
+    def platform_config(self) -> dict[str, Any]:
+        return self.settings.getdict("ARTWATCH_PLATFORMS").get(self.name) or {}
+
+    def credential(self, name: str) -> str | None:
+        """A credential from ARTWATCH_CREDENTIALS, unwrapped if it is a pydantic SecretStr."""
+        value = self.settings.getdict("ARTWATCH_CREDENTIALS").get(name)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        return value or None
+
+    @property
+    def tags(self) -> list[str]:
+        if self.tags_arg is not None:
+            return self.tags_arg
+        return _split_tags(",".join(self.platform_config.get("tags") or ()))
+
+    @property
+    def base_urls(self) -> list[str]:
+        if self.base_url_arg:
+            return [self.base_url_arg]
+        configured = [u.rstrip("/") for u in self.platform_config.get("base_urls") or ()]
+        return configured or [self.default_base_url.rstrip("/")]
+
+    def queries(self) -> list[str]:
+        """What each walk searches for; tags by default (subreddits, feeds elsewhere)."""
+        return self.tags
+
+    def walk_targets(self) -> Iterator[tuple[str, str]]:
+        for base_url in self.base_urls:
+            for query in self.queries():
+                yield base_url, query
+
+    # -- what a platform implements ---------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Runs once before the first request: log in, check credentials, or nothing."""
+
+    def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
+        raise NotImplementedError
+
+    def parse_listing(self, response: Response, walk: Walk) -> Page:
+        raise NotImplementedError
+
+    def parse_entry(self, entry: Any, walk: Walk, response: Response) -> Post | None:
+        raise NotImplementedError
+
+    def parse_post(self, response: Response, post: Post) -> Post | None:
+        """Completes a post from its ``detail`` response; only needed where listings are thin."""
+        raise NotImplementedError
+
+    # -- helpers for platform modules -------------------------------------------------------
+
+    async def fetch(self, request: scrapy.Request) -> Response:
+        """Download one request outside the crawl graph (a login, a token)."""
+        return await self.crawler.engine.download_async(request)
+
+    def json(self, response: Response) -> Any:
+        """The JSON body, or BadResponse naming what came instead."""
+        body = response.body.strip()
+        if not body:
+            raise BadResponse("empty_body")
+        content_type = response.headers.get("Content-Type", b"").lower()
+        if b"html" in content_type or body[:1] == b"<":
+            raise BadResponse("html_instead_of_json", content_type.decode("latin-1"))
+        try:
+            return json.loads(body)
+        except ValueError as error:
+            raise BadResponse("invalid_json", f"truncated or malformed ({error})") from None
+
+    def count(self, key: str, value: int = 1) -> None:
+        self.crawler.stats.inc_value(f"artwatch/{self.name}/{key}", value)
+
+    def report(self, kind: str, url: str, message: str, level: int = logging.WARNING) -> None:
+        """Count a bad response and log it: every time at ``level`` for failures that end a
+        walk, only the first time per kind for per-post skips (``level`` INFO)."""
+        self.count(f"bad_response/{kind}")
+        if level <= logging.INFO and kind in self._logged_kinds:
+            level = logging.DEBUG
+        self._logged_kinds.add(kind)
+        self.logger.log(level, "%s: %s (%s)", kind, message, url)
+
+    def cursor_key(self, walk_base_url: str, query: str) -> str:
+        host = urlsplit(walk_base_url).netloc or walk_base_url
+        return f"{self.name}:{host}:{query}"
+
+    # -- the crawl loop ---------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        await self.prepare()
+        for base_url, query in self.walk_targets():
+            walk = Walk(base_url, query, self.cursor_key(base_url, query))
+            yield self._listing(walk, None)
+
+    def _listing(self, walk: Walk, cursor: str | None) -> scrapy.Request:
+        request = self.listing_request(walk, cursor)
+        return request.replace(
+            callback=self._on_listing,
+            errback=self._on_listing_error,
+            cb_kwargs={"walk": walk},
+            dont_filter=True,
+        )
+
+    def _on_listing(self, response: Response, walk: Walk) -> Iterator[Any]:
+        walk.pages += 1
+        self.count("pages")
+        try:
+            page = self.parse_listing(response, walk)
+        except BadResponse as error:
+            walk.failed = True
+            self.report(error.kind, response.url, error.detail or "unusable listing")
+            return
+        except SHAPE_ERRORS as error:
+            walk.failed = True
+            self.report("unexpected_shape", response.url, f"{type(error).__name__}: {error}")
+            return
+        if not page.entries:
+            self.count("empty_pages")
+        reached_cutoff = False
+        for entry in page.entries:
+            post = self._entry(entry, walk, response)
+            if post is None:
+                continue
+            if self._is_old(post, walk):
+                reached_cutoff = True
+                self.count("posts_older_than_cutoff")
+                continue
+            if walk.newest is None or marker_key(post.marker) > marker_key(walk.newest):
+                walk.newest = post.marker
+            if post.detail is not None:
+                walk.pending += 1
+                yield post.detail.replace(
+                    callback=self._on_detail,
+                    errback=self._on_detail_error,
+                    cb_kwargs={"walk": walk, "post": post},
+                )
+            else:
+                yield from self._item(post, walk, response)
+        if page.next_cursor and not reached_cutoff and walk.pages < self.max_pages:
+            yield self._listing(walk, page.next_cursor)
+            return
+        walk.listing_done = True
+        yield from self._finish(walk)
+
+    def _entry(self, entry: Any, walk: Walk, response: Response) -> Post | None:
+        try:
+            return self.parse_entry(entry, walk, response)
+        except BadResponse as error:
+            self.report(error.kind, response.url, error.detail, level=logging.INFO)
+        except SHAPE_ERRORS as error:
+            self.report(
+                "unexpected_entry", response.url, f"{type(error).__name__}: {error}", logging.INFO
+            )
+        return None
+
+    def _on_listing_error(self, failure: Failure) -> None:
+        walk = failure.request.cb_kwargs["walk"]
+        walk.failed = True
+        self._report_failure(failure)
+
+    def _on_detail(self, response: Response, walk: Walk, post: Post) -> Iterator[Any]:
+        walk.pending -= 1
+        try:
+            completed = self.parse_post(response, post)
+        except BadResponse as error:
+            walk.failed = True
+            self.report(error.kind, response.url, error.detail or "unusable post page")
+            completed = None
+        except SHAPE_ERRORS as error:
+            walk.failed = True
+            self.report("unexpected_shape", response.url, f"{type(error).__name__}: {error}")
+            completed = None
+        if completed is not None:
+            yield from self._item(completed, walk, response)
+        yield from self._finish(walk)
+
+    def _on_detail_error(self, failure: Failure) -> Iterator[Any]:
+        walk = failure.request.cb_kwargs["walk"]
+        walk.pending -= 1
+        walk.failed = True
+        self._report_failure(failure)
+        # The walk failed, so _finish yields nothing; kept for symmetry of the bookkeeping.
+        yield from self._finish(walk)
+
+    def _report_failure(self, failure: Failure) -> None:
+        url = failure.request.url
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            self.report(f"http_{status}", url, self._status_message(status))
+        else:
+            error = failure.value
+            self.report("network", url, f"{type(error).__name__}: {error}")
+
+    def _status_message(self, status: int) -> str:
+        if status in (401, 403) and self.credential_names:
+            names = " / ".join(self.credential_names)
+            configured = all(self.credential(name) for name in self.credential_names)
+            state = "are set but were refused" if configured else "are not set"
+            return f"access refused; the credentials {names} {state}"
+        if status in (401, 403):
+            return "access refused (this platform needs no credentials: blocked?)"
+        if status in (429, 503):
+            return "still rate limited after the retries of RateLimitRetryMiddleware"
+        return f"HTTP {status}"
+
+    def _finish(self, walk: Walk) -> Iterator[CursorItem]:
+        if walk.listing_done and walk.pending == 0 and not walk.failed and walk.newest:
+            walk.listing_done = False  # a walk closes once
+            self.count("walks_finished")
+            yield CursorItem(key=walk.key, value=walk.newest)
+
+    def _is_old(self, post: Post, walk: Walk) -> bool:
+        stored = self.cursors.get(walk.key)
+        if stored is not None and marker_key(post.marker) <= marker_key(str(stored)):
+            return True
+        created = to_utc(post.created_at)
+        return self.since is not None and created is not None and created < self.since
+
+    def _item(self, post: Post, walk: Walk, response: Response) -> Iterator[PostItem]:
+        image_urls = _unique(urljoin(response.url, url) for url in post.image_urls if url)
+        if not image_urls:
+            reason = post.skip_reason or "no_images"
+            self.crawler.stats.inc_value("artwatch/posts_without_images")
+            self.report(reason, post.url or response.url, "post skipped", level=logging.INFO)
+            return
+        tags = _unique(t.strip().lstrip("#").lower() for t in post.tags if t.strip("# "))
+        evidence = list(post.ai_evidence)
+        evidence += [f"tag:{tag}" for tag in tags if tag in AI_TAGS]
+        created = to_utc(post.created_at)
+        self.count("posts")
+        yield PostItem(
+            platform=self.name,
+            post_id=str(post.post_id),
+            url=post.url,
+            author_id=str(post.author_id or ""),
+            author_name=post.author_name or "",
+            created_at=iso_utc(created) if created else None,
+            text=(post.text or "").strip(),
+            tags=tags,
+            image_urls=image_urls,
+            ai_labeled=bool(evidence),
+            ai_evidence=_unique(evidence),
+            query=walk.query,
+            instance=walk.instance,
+            extra=post.extra,
+            screenshot=post.screenshot,
+            cursor_key=walk.key,
+        )
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _split_tags(value: str) -> list[str]:
+    return _unique(t.strip().lstrip("#").lower() for t in value.split(",") if t.strip("# "))
+
+
+def _check_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"argument base_url={value!r}: expected http(s)://host[:port]")
+    return value.rstrip("/")
+
+
+def _parse_max_pages(value: str | int | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        pages = int(value)
+    except ValueError:
+        pages = 0
+    if pages < 1:
+        raise ValueError(f"argument max_pages={value!r}: expected a whole number >= 1")
+    return pages
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return to_utc(value)
+    except ValueError:
+        raise ValueError(
+            f"argument since={value!r}: expected an ISO date such as 2026-01-31"
+        ) from None
