@@ -9,9 +9,11 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
+from rich.progress import Progress
 
+from artwatch import portfolio
 from artwatch.context import open_store
-from artwatch.output import print_json, print_table
+from artwatch.output import console, print_json, print_table
 from artwatch.settings import load_settings, load_sources
 from pipelines.errors import ArtWatchError
 from pipelines.store import redact_uri
@@ -21,6 +23,8 @@ EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
 app = typer.Typer(no_args_is_help=True, help="ArtWatch: find your artworks in AI-tagged posts.")
 artist_app = typer.Typer(no_args_is_help=True, help="Enrolled artists.")
 app.add_typer(artist_app, name="artist")
+portfolio_app = typer.Typer(no_args_is_help=True, help="An artist's enrolled artworks.")
+app.add_typer(portfolio_app, name="portfolio")
 
 
 @app.callback()
@@ -84,6 +88,52 @@ def artist_list(as_json: JsonFlag = False) -> None:
     else:
         columns = ["id", "name", "email", "webhook", "alert_mode", "artworks"]
         print_table("Artists", artists, columns)
+
+
+@portfolio_app.command("add")
+def portfolio_add(
+    artist_id: str,
+    sources: Annotated[list[str], typer.Argument(help="Image files, folders or URLs.")],
+) -> None:
+    """Fingerprint and enroll artworks; one line per source that could not be read."""
+    settings = load_settings()
+    files = list(portfolio.expand(sources))
+    with open_store(settings) as store, Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Enrolling", total=len(files))
+
+        def advance(source: str, failure: str | None) -> None:
+            if failure:
+                progress.console.print(f"skipped {source}: {failure}", markup=False)
+            progress.advance(task)
+
+        report = portfolio.enroll(
+            store, artist_id, files, settings.artwatch_allow_private_hosts, advance
+        )
+    print(
+        f"added {len(report.added)}, already enrolled {len(report.duplicates)}, "
+        f"unreadable {len(report.failures)}"
+    )
+
+
+@portfolio_app.command("list")
+def portfolio_list(artist_id: str, as_json: JsonFlag = False) -> None:
+    """List an artist's artworks."""
+    with open_store() as store:
+        rows = [
+            {
+                "id": str(artwork["_id"]),
+                "filename": artwork.get("filename"),
+                "source": artwork.get("source"),
+                "sha256": artwork["sha256"],
+                "size": f"{artwork.get('width')}x{artwork.get('height')}",
+                "created_at": artwork["created_at"],
+            }
+            for artwork in store.artworks(artist_id)
+        ]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("Portfolio", rows, ["id", "filename", "size", "created_at"])
 
 
 def gather_status() -> dict:

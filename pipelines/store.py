@@ -128,18 +128,23 @@ class Store:
 
     # artworks --------------------------------------------------------------------------
 
-    def add_artwork(self, artist_id: str, sha256: str, fields: Mapping[str, Any]) -> bool:
-        """Store one portfolio image; False when the artist already has these bytes."""
-        result = self.db.artworks.update_one(
-            {"artist_id": artist_id, "sha256": sha256},
-            {"$setOnInsert": {**fields, "created_at": utcnow()}},
-            upsert=True,
-        )
-        return result.upserted_id is not None
+    def add_artwork(
+        self, artist_id: str, sha256: str, fields: Mapping[str, Any]
+    ) -> tuple[str, bool]:
+        """Store one portfolio image; returns its id and False when the artist had it."""
+        key = {"artist_id": artist_id, "sha256": sha256}
+        try:
+            result = self.db.artworks.update_one(
+                key, {"$setOnInsert": {**fields, "created_at": utcnow()}}, upsert=True
+            )
+            created = result.upserted_id is not None
+        except DuplicateKeyError:
+            created = False  # a concurrent enrollment inserted it first
+        return str(self.db.artworks.find_one(key, {"_id": 1})["_id"]), created
 
     def artworks(self, artist_id: str | None = None) -> Iterator[dict]:
         query = {} if artist_id is None else {"artist_id": artist_id}
-        return self.db.artworks.find(query)
+        return self.db.artworks.find(query, {"thumbnail": 0}).sort("created_at", ASCENDING)
 
     # posts and images ------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from artwatch.embedded import free_port
 from pipelines.errors import ArtWatchError, StoreUnavailable
-from pipelines.store import Store
+from pipelines.store import Store, utcnow
 
 
 def test_duplicate_hit_is_refused_by_the_unique_index(store):
@@ -55,10 +55,13 @@ def test_two_processes_upserting_the_same_hits_leave_one_document_each(store, mo
 
 
 def test_artwork_is_unique_per_artist_and_sha256(store):
-    assert store.add_artwork("a1", "ab" * 32, {"filename": "x.png"}) is True
-    assert store.add_artwork("a1", "ab" * 32, {"filename": "copy.png"}) is False
-    assert store.add_artwork("a2", "ab" * 32, {"filename": "x.png"}) is True
+    first, created = store.add_artwork("a1", "ab" * 32, {"filename": "x.png"})
+    again, created_again = store.add_artwork("a1", "ab" * 32, {"filename": "copy.png"})
+    other, created_other = store.add_artwork("a2", "ab" * 32, {"filename": "x.png"})
+    assert (created, created_again, created_other) == (True, False, True)
+    assert first == again != other
     assert store.db.artworks.count_documents({}) == 2
+    assert store.db.artworks.find_one({"artist_id": "a1"})["filename"] == "x.png"
 
 
 def test_post_upsert_updates_fields_but_keeps_first_seen(store):
@@ -106,3 +109,16 @@ def test_store_messages_never_show_the_password():
     with pytest.raises(StoreUnavailable) as raised:
         store.open()
     assert "s3cret" not in str(raised.value) and "ana:***@" in str(raised.value)
+
+
+def test_embedded_server_keeps_bson_types_through_set(store):
+    """artwatch.nxserver's workarounds: $set keeps datetimes and bytes; $addToSet works."""
+    store.db.probe.insert_one({"_id": 1, "tags": ["a"]})
+    now = utcnow()
+    store.db.probe.update_one({"_id": 1}, {"$set": {"at": now, "blob": b"\x00\xff"}})
+    store.db.probe.update_one({"_id": 1}, {"$addToSet": {"tags": {"$each": ["a", "b"]}}})
+    document = store.db.probe.find_one({"_id": 1})
+    assert document["at"] == now.replace(microsecond=now.microsecond // 1000 * 1000)
+    assert document["blob"] == b"\x00\xff"
+    assert document["tags"] == ["a", "b"]
+    assert store.db.probe.count_documents({"at": {"$lte": utcnow()}}) == 1

@@ -1,0 +1,118 @@
+"""Enrollment: folders, duplicates, unreadable files, URLs through the guard, stale versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from artwatch import portfolio
+from artwatch.samples import artwork, encode
+from pipelines.errors import ArtWatchError
+from pipelines.fingerprint import Fingerprint, is_current
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "portfolio"
+    (root / "2024").mkdir(parents=True)
+    (root / "a.jpg").write_bytes(encode(artwork(1), quality=92))
+    (root / "2024" / "b.png").write_bytes(encode(artwork(2), "PNG"))
+    (root / "z-copy.jpg").write_bytes((root / "a.jpg").read_bytes())
+    (root / "notes.jpg").write_bytes(b"<html><body>not a picture</body></html>")
+    (root / "empty.png").write_bytes(b"")
+    (root / ".hidden.jpg").write_bytes(encode(artwork(3)))
+    return root
+
+
+def test_folder_is_enrolled_recursively_with_duplicates_and_failures_reported(store, folder):
+    artist = store.add_artist("Ana", "ana@example.org")
+    seen = []
+    report = portfolio.enroll(
+        store, artist, portfolio.expand([str(folder)]), on_progress=lambda s, f: seen.append(s)
+    )
+    assert len(report.added) == 2
+    assert [p.rsplit("/", 1)[1] for p in report.duplicates] == ["z-copy.jpg"]
+    failures = {source.rsplit("/", 1)[1]: why for source, why in report.failures}
+    assert set(failures) == {"notes.jpg", "empty.png"}
+    assert "not_an_image" in failures["notes.jpg"] and "empty" in failures["empty.png"]
+    assert len(seen) == 5  # hidden files are skipped, every other file is reported once
+    stored = list(store.db.artworks.find({"artist_id": artist}))
+    assert {doc["filename"] for doc in stored} == {"a.jpg", "b.png"}
+    for doc in stored:
+        assert is_current(doc["fingerprint"])
+        Fingerprint.from_document(doc["fingerprint"])  # round-trips through MongoDB
+        assert doc["thumbnail"][:2] == b"\xff\xd8" and max(doc["width"], doc["height"]) <= 512
+
+
+def test_enrolling_again_adds_nothing(store, folder):
+    artist = store.add_artist("Ana", "ana@example.org")
+    portfolio.enroll(store, artist, portfolio.expand([str(folder)]))
+    report = portfolio.enroll(store, artist, portfolio.expand([str(folder)]))
+    assert report.added == [] and len(report.duplicates) == 3
+    assert store.db.artworks.count_documents({}) == 2
+
+
+def test_unknown_artist_is_refused(store, folder):
+    with pytest.raises(ArtWatchError, match="no artist with id"):
+        portfolio.enroll(store, "0" * 24, [str(folder / "a.jpg")])
+
+
+def test_missing_file_is_a_line_not_a_crash(store, tmp_path):
+    artist = store.add_artist("Ana", "ana@example.org")
+    report = portfolio.enroll(store, artist, [str(tmp_path / "absent.jpg")])
+    assert report.failures == [(str(tmp_path / "absent.jpg"), "no such file")]
+
+
+@pytest.fixture
+def image_server(folder):
+    handler = lambda *a, **k: SimpleHTTPRequestHandler(*a, directory=str(folder), **k)  # noqa: E731
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_url_is_enrolled_only_when_its_host_is_allowed(store, image_server):
+    artist = store.add_artist("Ana", "ana@example.org")
+    refused = portfolio.enroll(store, artist, [f"{image_server}/a.jpg"])
+    assert "ARTWATCH_ALLOW_PRIVATE_HOSTS" in refused.failures[0][1]
+    allowed = portfolio.enroll(store, artist, [f"{image_server}/a.jpg"], ["127.0.0.1"])
+    assert len(allowed.added) == 1
+
+
+def test_stale_fingerprints_are_refreshed_from_their_source(store, folder):
+    artist = store.add_artist("Ana", "ana@example.org")
+    portfolio.enroll(store, artist, [str(folder / "a.jpg")])
+    store.db.artworks.update_one({}, {"$set": {"fingerprint.version": 0}})
+    assert len(portfolio.stale_artworks(store)) == 1
+    assert portfolio.refresh(store) == []
+    assert portfolio.stale_artworks(store) == []
+
+
+def test_cli_prints_a_line_per_unreadable_file_and_a_summary(store, folder, mongo_uri):
+    artist = store.add_artist("Ana", "ana@example.org")
+    env = {**os.environ, "MONGODB_URI": mongo_uri, "ARTWATCH_DB_NAME": store.db.name}
+    result = subprocess.run(
+        [sys.executable, "-m", "artwatch", "portfolio", "add", artist, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "skipped" in result.stdout and "notes.jpg" in result.stdout
+    assert "added 2, already enrolled 1, unreadable 2" in result.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "artwatch", "portfolio", "list", artist, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sorted(row["filename"] for row in json.loads(listed.stdout)) == ["a.jpg", "b.png"]
