@@ -5,9 +5,10 @@ seconds or as an HTTP date, ``RateLimit-Reset`` in seconds, ``x-ratelimit-reset`
 epoch seconds or an ISO time), caps it at ``ARTWATCH_RATELIMIT_MAX_WAIT`` seconds (15 minutes
 by default; the tests use about one), sleeps without blocking the reactor, and retries up to
 ``ARTWATCH_RATELIMIT_RETRIES`` times. A successful answer that reports
-``x-ratelimit-remaining: 0`` pauses the same way before the next request goes out. Every wait
-is counted under ``artwatch/ratelimit/...``. It sits just above Scrapy's RetryMiddleware, so
-503 is not in RETRY_HTTP_CODES: a blind immediate retry is what a 503 asks us not to do.
+``x-ratelimit-remaining: 0`` (or ``RateLimit-Remaining: 0``) pauses the same way before the
+next request goes out. Every wait is counted under ``artwatch/ratelimit/...``. It sits just
+above Scrapy's RetryMiddleware, so 503 is not in RETRY_HTTP_CODES: a blind immediate retry
+is what a 503 asks us not to do.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ class RateLimitRetryMiddleware:
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if response.status in RATE_LIMITED:
             return await self._retry(request, response)
-        remaining = response.headers.get("X-RateLimit-Remaining")
+        remaining = response.headers.get("X-RateLimit-Remaining") or response.headers.get(
+            "RateLimit-Remaining"
+        )
         if remaining is not None and _is_exhausted(remaining):
             wait = self._capped(wait_seconds(response))
             if wait > 0:

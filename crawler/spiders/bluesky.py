@@ -1,0 +1,150 @@
+"""Bluesky: hashtag search with an app-password session, or public custom feeds without one.
+
+With ``BLUESKY_HANDLE`` and ``BLUESKY_APP_PASSWORD`` the spider opens a session
+(``com.atproto.server.createSession``) and walks ``app.bsky.feed.searchPosts?q=%23{tag}
+&sort=latest`` per tag; without them it walks ``app.bsky.feed.getFeed`` for each feed URI of
+the ``feeds`` argument or config, which needs no account. Both page with the body's
+``cursor``. The server's ``indexedAt`` is the walk marker, because ``record.createdAt`` is
+whatever the client claimed. Images are ``embed.images[].fullsize``, also inside
+``recordWithMedia``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import scrapy
+from scrapy.http import Response
+
+from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk
+
+CREDENTIALS = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD")
+# Labels some labelers put on generated images; a label is the platform's word, not ours.
+AI_LABELS = frozenset({"ai", "ai-generated", "ai-art", "ai-imagery", "aigenerated"})
+FEED_PREFIX = "at://"
+PUBLIC_APPVIEW = "https://public.api.bsky.app"
+
+
+class BlueskySpider(PlatformSpider):
+    name = "bluesky"
+    default_base_url = "https://bsky.social"
+    credential_names = CREDENTIALS
+
+    def __init__(self, *args: Any, feeds: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.feeds_arg = [f.strip() for f in feeds.split(",") if f.strip()] if feeds else None
+        self.access_jwt: str | None = None
+
+    @property
+    def base_urls(self) -> list[str]:
+        urls = super().base_urls
+        # Without a session the PDS refuses app.bsky.* calls; the public AppView answers.
+        if not self.access_jwt and urls == [self.default_base_url]:
+            return [PUBLIC_APPVIEW]
+        return urls
+
+    @property
+    def feeds(self) -> list[str]:
+        if self.feeds_arg is not None:
+            return self.feeds_arg
+        return list(self.platform_config.get("feeds") or ())
+
+    def queries(self) -> list[str]:
+        return self.tags if self.access_jwt else self.feeds
+
+    async def prepare(self) -> None:
+        handle, password = (self.credential(name) for name in CREDENTIALS)
+        if handle and password:
+            await self._login(handle, password)
+        if self.access_jwt or self.feeds:
+            return
+        self.count("bad_response/missing_credentials")
+        self.logger.warning(
+            "searchPosts needs a session: set %s, or give public feed URIs (feeds)",
+            " and ".join(CREDENTIALS),
+        )
+
+    async def _login(self, handle: str, password: str) -> None:
+        # The account's PDS (or entryway), not the public AppView that base_urls falls back to.
+        url = f"{PlatformSpider.base_urls.fget(self)[0]}/xrpc/com.atproto.server.createSession"
+        body = json.dumps({"identifier": handle, "password": password})
+        request = scrapy.Request(
+            url,
+            method="POST",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            meta={**self.api_meta, "handle_httpstatus_all": True},
+        )
+        response = await self.fetch(request)
+        if response.status != 200:
+            self.report(f"http_{response.status}", url, self._status_message(response.status))
+            return
+        try:
+            self.access_jwt = self.json(response)["accessJwt"]
+        except (BadResponse, KeyError, TypeError) as error:
+            self.report("login_response", url, f"createSession gave no accessJwt: {error}")
+
+    def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
+        if walk.query.startswith(FEED_PREFIX):
+            method, params = "app.bsky.feed.getFeed", {"feed": walk.query, "limit": 100}
+        else:
+            method = "app.bsky.feed.searchPosts"
+            params = {"q": f"#{walk.query}", "sort": "latest", "limit": 100}
+        if cursor:
+            params["cursor"] = cursor
+        headers = {"Authorization": f"Bearer {self.access_jwt}"} if self.access_jwt else {}
+        url = f"{walk.base_url}/xrpc/{method}?{urlencode(params)}"
+        return scrapy.Request(url, headers=headers, meta=dict(self.api_meta))
+
+    def parse_listing(self, response: Response, walk: Walk) -> Page:
+        data = self.json(response)
+        # getFeed wraps each post view in a feed entry; searchPosts lists the views directly.
+        posts = [entry["post"] for entry in data["feed"]] if "feed" in data else data["posts"]
+        return Page(posts, data.get("cursor") if posts else None)
+
+    def parse_entry(self, entry: Any, walk: Walk, response: Response) -> Post:
+        record = entry["record"]
+        author = entry["author"]
+        images, has_video = _media(entry.get("embed") or {})
+        labels = [label.get("val", "") for label in entry.get("labels") or ()]
+        return Post(
+            post_id=entry["uri"],
+            url=_web_url(entry["uri"], author.get("handle") or author["did"]),
+            created_at=record.get("createdAt") or entry["indexedAt"],
+            marker=entry["indexedAt"],
+            author_id=author["did"],
+            author_name=author.get("displayName") or author.get("handle", ""),
+            text=record.get("text", ""),
+            tags=_tags(record),
+            image_urls=images,
+            ai_evidence=[f"label:{value}" for value in labels if value.lower() in AI_LABELS],
+            extra={"cid": entry.get("cid"), "labels": labels},
+            skip_reason="video_only" if has_video and not images else None,
+        )
+
+
+def _media(embed: dict[str, Any]) -> tuple[list[str], bool]:
+    """Full-size image URLs of a hydrated embed view, and whether it holds a video."""
+    kind = embed.get("$type", "")
+    if kind.startswith("app.bsky.embed.recordWithMedia"):
+        return _media(embed.get("media") or {})
+    if kind.startswith("app.bsky.embed.images"):
+        return [image["fullsize"] for image in embed.get("images") or ()], False
+    return [], kind.startswith("app.bsky.embed.video")
+
+
+def _tags(record: dict[str, Any]) -> list[str]:
+    facet_tags = [
+        feature["tag"]
+        for facet in record.get("facets") or ()
+        for feature in facet.get("features") or ()
+        if feature.get("$type") == "app.bsky.richtext.facet#tag"
+    ]
+    return facet_tags + list(record.get("tags") or ())
+
+
+def _web_url(uri: str, handle: str) -> str:
+    rkey = uri.rsplit("/", 1)[-1]
+    return f"https://bsky.app/profile/{handle}/post/{rkey}"

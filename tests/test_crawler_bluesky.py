@@ -1,0 +1,75 @@
+"""The Bluesky spider: the session path (searchPosts) and the anonymous path (getFeed)."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from crawler.spiders.bluesky import BlueskySpider
+from tests.replay import FIXTURES, PROJECT_SETTINGS, ReplayServer, check_expected, run_spider
+
+CASES = FIXTURES / "bluesky"
+FEED = "at://did:plc:z72i7hdynmk6r22z27h6tvur/app.bsky.feed.generator/bsky-team"
+CREDENTIALS = {
+    "BLUESKY_HANDLE": "artwatch-test.bsky.social",
+    "BLUESKY_APP_PASSWORD": SecretStr("abcd-efgh-ijkl-mnop"),
+}
+
+
+def _settings(credentials=None, feeds=()):
+    platforms = dict(PROJECT_SETTINGS["ARTWATCH_PLATFORMS"])
+    platforms["bluesky"] = {**platforms.get("bluesky", {}), "download_delay": 0, "feeds": feeds}
+    return {"ARTWATCH_CREDENTIALS": credentials or {}, "ARTWATCH_PLATFORMS": platforms}
+
+
+def test_search_logs_in_and_pages_through_the_cursor():
+    with ReplayServer(CASES / "search") as server:
+        result = run_spider(
+            BlueskySpider, _settings(CREDENTIALS), base_url=server.base, tags="aiart"
+        )
+    assert server.unexpected == []
+    check_expected(CASES / "search", result, server.base)
+    login = server.requests[0]
+    assert login.method == "POST" and b'"identifier": "artwatch-test.bsky.social"' in login.body
+    assert result.stats["artwatch/bluesky/pages"] == 2
+    # recordWithMedia posts (a quote with an image) count as image posts.
+    quote = next(i for i in result.items if i["post_id"].endswith("/3loagm2phgk2t"))
+    assert quote["image_urls"][0].endswith(
+        "/bafkreiddvkgel6hcfrwzkcm3l2tclrhryrlmcczhxigwkcowi37wt5a5by@jpeg"
+    )
+    # The cursor is the newest indexedAt seen, a text-only post included.
+    key = f"bluesky:{server.base.removeprefix('http://')}:aiart"
+    assert result.cursors == {key: "2025-05-19T17:10:09.813Z"}
+
+
+def test_refused_login_names_the_credentials_and_ends_cleanly():
+    with ReplayServer(CASES / "login_refused") as server:
+        result = run_spider(
+            BlueskySpider, _settings(CREDENTIALS), base_url=server.base, tags="aiart"
+        )
+    assert server.unexpected == []
+    assert len(server.requests) == 1
+    assert result.items == [] and result.cursors == {}
+    assert result.stats["artwatch/bluesky/bad_response/http_401"] == 1
+    (line,) = result.log_lines("http_401", "WARNING")
+    assert "BLUESKY_HANDLE / BLUESKY_APP_PASSWORD are set but were refused" in line
+
+
+def test_without_credentials_or_feeds_it_says_what_is_missing():
+    with ReplayServer(CASES / "login_refused") as server:
+        result = run_spider(BlueskySpider, _settings(), base_url=server.base, tags="aiart")
+    assert server.requests == []
+    assert result.stats["artwatch/bluesky/bad_response/missing_credentials"] == 1
+    assert result.log_lines("set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD", "WARNING")
+
+
+def test_public_feed_needs_no_session_and_stops_at_max_pages():
+    with ReplayServer(CASES / "feed_anonymous") as server:
+        result = run_spider(
+            BlueskySpider, _settings(feeds=[FEED]), base_url=server.base, max_pages="1"
+        )
+    assert server.unexpected == []
+    check_expected(CASES / "feed_anonymous", result, server.base)
+    assert "authorization" not in server.requests[0].headers
+    assert len(result.items) == 2
+    assert {item["query"] for item in result.items} == {FEED}
+    assert list(result.cursors.values()) == ["2025-05-19T17:05:19.920Z"]
