@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     artwatch_public_url: str | None = None
     artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    artwatch_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
     smtp_url: SecretStr | None = None
     alert_from: str = "ArtWatch <artwatch@localhost>"
     bluesky_handle: str | None = None
