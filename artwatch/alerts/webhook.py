@@ -1,0 +1,163 @@
+"""The webhook channel: a signed JSON ``POST`` to the artist's ``webhook_url``.
+
+Headers (DESIGN.md, "Webhooks"): ``X-ArtWatch-Delivery`` is the alert id, the same on every
+retry, so a receiver drops duplicates by it; ``X-ArtWatch-Signature`` is
+``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` keyed with the artist's
+``webhook_secret``. The host is resolved once through ``pipelines.netguard.check_url`` and
+the connection goes to that checked address (TLS still verifies the host name), so DNS
+rebinding cannot turn a public name into a private target between check and connect.
+Redirects are not followed. 2xx is success; 4xx other than 408 and 429 is permanent; any
+other status, a timeout or a refused connection is retried.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from artwatch.alerts.delivery import Delivery, Entry
+from pipelines.errors import AlertError, PrivateAddressError
+from pipelines.netguard import check_url
+
+TIMEOUT_SECONDS = 10.0
+RETRYABLE_4XX = (408, 429)
+USER_AGENT = "ArtWatch-Webhook/1"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-ArtWatch-Signature`` value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes) -> bool:
+    """What a receiver does: recompute the signature and compare in constant time."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    if "t" not in fields or "v1" not in fields or not fields["t"].isdigit():
+        return False
+    return hmac.compare_digest(sign(secret, int(fields["t"]), body), header)
+
+
+class WebhookChannel:
+    """POSTs deliveries to ``artist.webhook_url``; private targets only if allowed."""
+
+    name = "webhook"
+
+    def __init__(self, allow: Sequence[str] = (), timeout: float = TIMEOUT_SECONDS):
+        self.allow = tuple(allow)
+        self.timeout = timeout
+
+    def send(self, delivery: Delivery) -> None:
+        url = delivery.artist.get("webhook_url")
+        secret = delivery.artist.get("webhook_secret")
+        if not url or not secret:
+            raise AlertError("the artist has no webhook_url or no webhook_secret", permanent=True)
+        body = json.dumps(payload(delivery), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-ArtWatch-Delivery": delivery.alert_id,
+            "X-ArtWatch-Signature": sign(secret, int(time.time()), body),
+        }
+        status = self._post(url, body, headers)
+        if 200 <= status < 300:
+            return
+        permanent = 400 <= status < 500 and status not in RETRYABLE_4XX
+        raise AlertError(f"webhook answered HTTP {status}", permanent=permanent)
+
+    def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
+        try:
+            address = str(check_url(url, self.allow)[0])
+        except PrivateAddressError as error:
+            raise AlertError(str(error), permanent=True) from None
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        pinned = PinnedHTTPS if parts.scheme == "https" else PinnedHTTP
+        connection = pinned(parts.hostname, parts.port, address=address, timeout=self.timeout)
+        try:
+            connection.request("POST", path, body=body, headers=dict(headers))
+            response = connection.getresponse()
+            response.read(65536)  # drain a little so the server sees a clean close
+            return response.status
+        except (OSError, http.client.HTTPException) as error:
+            raise AlertError(f"webhook {parts.hostname} unreachable: {error!r}") from None
+        finally:
+            connection.close()
+
+
+class PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a pre-checked address; ``Host`` stays the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS to a pre-checked address, verifying the certificate for the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, address: str, timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def payload(delivery: Delivery) -> dict[str, Any]:
+    """The JSON body; thumbnails ride along as base64 JPEG in single-hit deliveries only."""
+    body: dict[str, Any] = {
+        "delivery": delivery.alert_id,
+        "type": delivery.type,
+        "artist_id": str(delivery.artist["_id"]),
+        "hits": [_hit(delivery, entry) for entry in delivery.entries],
+    }
+    if delivery.period:
+        body["period"] = {"start": _iso(delivery.period[0]), "end": _iso(delivery.period[1])}
+    return body
+
+
+def _hit(delivery: Delivery, entry: Entry) -> dict[str, Any]:
+    hit, artwork = entry.hit, entry.artwork
+    fields = (
+        "kind", "score", "distances", "platform", "post_id", "post_url", "image_url",
+        "author_id", "author_name", "ai_labeled", "ai_evidence", "text", "status",
+    )  # fmt: skip
+    document: dict[str, Any] = {"hit_id": entry.hit_id, **{key: hit.get(key) for key in fields}}
+    document["post_created_at"] = _iso(hit.get("post_created_at"))
+    document["found_at"] = _iso(hit.get("found_at"))
+    document["artwork"] = {
+        "id": hit.get("artwork_id"),
+        "filename": artwork.get("filename") if artwork else None,
+        "source": artwork.get("source") if artwork else None,
+    }
+    document["dashboard_url"] = delivery.dashboard_url(entry)
+    if delivery.type == "hit":
+        document["thumbnails"] = {
+            "artwork": _b64(artwork.get("thumbnail") if artwork else None),
+            "found": _b64(hit.get("thumbnail")),
+        }
+    return document
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+def _b64(data: bytes | None) -> str | None:
+    return base64.b64encode(data).decode() if data else None
