@@ -103,15 +103,19 @@ def portfolio_add(
 
         def advance(source: str, failure: str | None) -> None:
             if failure:
-                progress.console.print(f"skipped {source}: {failure}", markup=False)
+                progress.console.print(f"skipped {source}: {failure}", markup=False, soft_wrap=True)
             progress.advance(task)
 
         report = portfolio.enroll(
             store, artist_id, files, settings.artwatch_allow_private_hosts, advance
         )
+        progress.update(
+            task, description="Back-scan", completed=0, total=store.db.images.count_documents({})
+        )
+        found = portfolio.backscan(store, report.added, lambda: progress.advance(task))
     print(
         f"added {len(report.added)}, already enrolled {len(report.duplicates)}, "
-        f"unreadable {len(report.failures)}"
+        f"unreadable {len(report.failures)}; back-scan of crawled images: {found} new hits"
     )
 
 

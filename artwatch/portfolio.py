@@ -18,10 +18,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipelines.errors import ArtWatchError, FetchError, ImageRejected
-from pipelines.fingerprint import fingerprint, is_current
+from pipelines.fingerprint import Fingerprint, fingerprint, is_current
+from pipelines.hits import hit_document, record_hit
 from pipelines.imagedecode import decode
+from pipelines.index import PortfolioIndex
 from pipelines.netguard import check_url
-from pipelines.store import Store
+from pipelines.store import Store, object_id, utcnow
 from pipelines.thumbnails import thumbnail
 
 MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
@@ -153,3 +155,33 @@ def refresh(store: Store, allow_private: Iterable[str] = ()) -> list[tuple[str, 
             continue
         store.db.artworks.update_one({"_id": artwork["_id"]}, {"$set": fields})
     return failures
+
+
+def backscan(
+    store: Store, artwork_ids: Iterable[str], on_progress: Callable[[], None] = lambda: None
+) -> int:
+    """Search every crawled image for these artworks; returns the number of new hits.
+
+    Images whose stored fingerprint is of another engine version are skipped (they are
+    fingerprinted again when a crawl sees them). ``on_progress`` is called once per image.
+    """
+    ids = [object_id(artwork_id, "artwork id") for artwork_id in artwork_ids]
+    artworks = {str(a["_id"]): a for a in store.db.artworks.find({"_id": {"$in": ids}})}
+    if not artworks:
+        return 0
+    index = PortfolioIndex()
+    for artwork_id, artwork in artworks.items():
+        index.add(artwork_id, Fingerprint.from_document(artwork["fingerprint"]))
+    artists = {a: store.artist(a) for a in {w["artist_id"] for w in artworks.values()}}
+    created = 0
+    for image in store.db.images.find({}):
+        on_progress()
+        if not is_current(image.get("fingerprint")):
+            continue
+        for match in index.search(Fingerprint.from_document(image["fingerprint"])):
+            artwork = artworks[match.artwork_id]
+            artist = artists[artwork["artist_id"]]
+            for post in store.db.posts.find({"images.sha256": image["_id"]}):
+                hit = hit_document(artwork["artist_id"], artwork, match, post, image, utcnow())
+                created += record_hit(store.db, hit, artist)[1]
+    return created

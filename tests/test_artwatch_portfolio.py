@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from artwatch import portfolio
 from artwatch.samples import artwork, encode
 from pipelines.errors import ArtWatchError
 from pipelines.fingerprint import Fingerprint, is_current
+from pipelines.store import utcnow
+from pipelines.writes import image_write, post_write
 
 
 @pytest.fixture
@@ -116,3 +119,44 @@ def test_cli_prints_a_line_per_unreadable_file_and_a_summary(store, folder, mong
         timeout=60,
     )
     assert sorted(row["filename"] for row in json.loads(listed.stdout)) == ["a.jpg", "b.png"]
+
+
+def crawled(store, post_id: str, image_bytes: bytes) -> str:
+    """Store a post and its image the way the crawl pipelines write them."""
+    sha256 = hashlib.sha256(image_bytes).hexdigest()
+    fields = portfolio.artwork_fields(image_bytes, f"https://cdn.example/{post_id}.jpg")
+    image = {k: fields[k] for k in ("fingerprint", "thumbnail", "width", "height")}
+    now = utcnow()
+    store.db.images.update_one(*image_write(sha256, {**image, "url": "u"}, now), upsert=True)
+    post = {
+        "platform": "mastodon",
+        "post_id": post_id,
+        "url": f"https://mastodon.example/@bo/{post_id}",
+        "author_name": "bo",
+        "text": "<b>look</b> #aiart",
+        "ai_labeled": True,
+        "ai_evidence": ["tag:aiart"],
+        "images": [{"url": f"https://cdn.example/{post_id}.jpg", "sha256": sha256}],
+    }
+    store.db.posts.update_one(*post_write(post, now), upsert=True)
+    return sha256
+
+
+def test_backscan_finds_old_posts_once_and_enqueues_alerts(store, tmp_path):
+    artist = store.add_artist("Ana", "ana@example.org")
+    original = artwork(7, (800, 600))
+    repost = original.resize((400, 300)).crop((20, 10, 380, 290))
+    sha = crawled(store, "1", encode(repost, quality=70))
+    crawled(store, "2", encode(artwork(8), quality=80))  # unrelated
+    path = tmp_path / "mine.png"
+    path.write_bytes(encode(original, "PNG"))
+    report = portfolio.enroll(store, artist, [str(path)])
+
+    assert portfolio.backscan(store, report.added) == 1
+    [hit] = store.hits(artist_id=artist)
+    assert hit["post_id"] == "mastodon:1" and hit["image_id"] == sha
+    assert hit["post_url"] == "https://mastodon.example/@bo/1"
+    assert hit["kind"] in ("near", "partial") and hit["ai_evidence"] == ["tag:aiart"]
+    assert store.db.alerts.count_documents({"hit_id": str(hit["_id"])}) == 1  # email only
+    assert portfolio.backscan(store, report.added) == 0
+    assert store.db.hits.count_documents({}) == 1
