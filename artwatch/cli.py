@@ -12,6 +12,7 @@ import typer
 from rich.progress import Progress
 
 from artwatch import portfolio
+from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
 from artwatch.output import console, print_json, print_table
 from artwatch.settings import load_settings, load_sources
@@ -25,6 +26,8 @@ artist_app = typer.Typer(no_args_is_help=True, help="Enrolled artists.")
 app.add_typer(artist_app, name="artist")
 portfolio_app = typer.Typer(no_args_is_help=True, help="An artist's enrolled artworks.")
 app.add_typer(portfolio_app, name="portfolio")
+app.add_typer(alerts_cli.app, name="alerts")
+artist_app.command("set")(alerts_cli.artist_set)
 
 
 @app.callback()
