@@ -403,7 +403,8 @@ class PlatformSpider(scrapy.Spider):
 
     def _is_old(self, post: Post, walk: Walk) -> bool:
         stored = self.cursors.get(walk.key)
-        if stored is not None and marker_key(post.marker) <= marker_key(str(stored)):
+        # An undated feed entry has no marker: only `since` and the posts pipeline judge it.
+        if stored and post.marker and marker_key(post.marker) <= marker_key(str(stored)):
             return True
         created = to_utc(post.created_at)
         return self.since is not None and created is not None and created < self.since
