@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import Progress
 
-from artwatch import portfolio
+from artwatch import portfolio, service
 from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
 from artwatch.output import console, print_json, print_table
+from artwatch.scheduler import print_sources, sources_status
 from artwatch.settings import load_settings, load_sources
 from pipelines.errors import ArtWatchError
 from pipelines.store import redact_uri
@@ -28,6 +29,8 @@ portfolio_app = typer.Typer(no_args_is_help=True, help="An artist's enrolled art
 app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(alerts_cli.app, name="alerts")
 artist_app.command("set")(alerts_cli.artist_set)
+app.command("crawl")(service.crawl_command)
+app.command("run")(service.run_command)
 
 
 @app.callback()
@@ -162,6 +165,7 @@ def gather_status() -> dict:
                 }
                 for run in store.last_runs(10)
             ],
+            "sources": sources_status(store, load_sources()),
         }
 
 
@@ -182,6 +186,7 @@ def status(as_json: JsonFlag = False) -> None:
     print_table(
         "Last runs", report["runs"], ["source", "spider", "status", "started_at", "finished_at"]
     )
+    print_sources(report["sources"])
 
 
 def main() -> None:

@@ -1,0 +1,230 @@
+"""Run one crawl as its own ``scrapy crawl`` process: the only way ArtWatch starts a crawl.
+
+The scheduler and ``artwatch crawl`` both call ``CrawlRunner.run``. It creates the ``runs``
+document first and passes its id as ``-s ARTWATCH_RUN_ID``, so the crawl's own extension
+fills that document with Scrapy's stats and counts; when the process has ended the runner
+adds what only the parent knows: the exit code, whether it timed out or was stopped, and the
+path of the crawl's log (``<ARTWATCH_DATA_DIR>/logs/<run id>.log``). A fresh process per
+crawl because Twisted's reactor cannot be restarted; a process group per crawl so that a
+timeout or a shutdown ends the crawl together with anything it started (a browser), and so
+that Ctrl-C in a terminal reaches the service, which then stops its crawls in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artwatch.settings import PROJECT_ROOT, Settings
+from pipelines.errors import ArtWatchError
+from pipelines.store import Store, object_id
+
+log = logging.getLogger("artwatch.crawls")
+
+# After SIGTERM Scrapy closes the spider (so the run's stats are written); a crawl still
+# alive this long afterwards is killed.
+KILL_AFTER_SECONDS = 10.0
+# What a finished crawl's log line shows, in this order, when the run document has them.
+SUMMARY_KEYS = ("posts", "images", "hits", "dropped", "errors")
+
+
+@dataclass(frozen=True)
+class Crawl:
+    """What to crawl: the source it belongs to, a spider, its ``-a`` arguments, a timeout."""
+
+    source: str
+    spider: str
+    args: Mapping[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 1800.0
+
+
+@dataclass
+class CrawlOutcome:
+    """How one crawl ended: ``status`` is finished, failed, timeout or stopped."""
+
+    run_id: str
+    status: str
+    exit_code: int | None
+    log_path: Path
+    seconds: float
+    run: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
+
+
+def parse_args(pairs: list[str]) -> dict[str, str]:
+    """``["key=value", ...]`` from the command line into a dict; ArtWatchError if malformed."""
+    args: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ArtWatchError(f"-a {pair!r}: expected key=value")
+        args[key.strip()] = value
+    return args
+
+
+def crawl_environment(settings: Settings, mongodb_uri: str) -> dict[str, str]:
+    """The child's environment: ours, with the database and paths this process uses, so a
+    crawl started by the service writes where the service reads even when they came from
+    defaults or from a ``.env`` the child would not find."""
+    env = dict(os.environ)
+    env.update(
+        MONGODB_URI=mongodb_uri,
+        ARTWATCH_DB_NAME=settings.artwatch_db_name,
+        ARTWATCH_DATA_DIR=str(Path(settings.artwatch_data_dir).resolve()),
+        ARTWATCH_SOURCES=str(Path(settings.artwatch_sources).resolve()),
+        ARTWATCH_LOG_LEVEL=settings.artwatch_log_level,
+        ARTWATCH_ALLOW_PRIVATE_HOSTS=",".join(settings.artwatch_allow_private_hosts),
+    )
+    return env
+
+
+class CrawlRunner:
+    """Starts crawls, keeps track of the running ones, and stops them all on shutdown."""
+
+    def __init__(self, store: Store, settings: Settings, mongodb_uri: str):
+        self.store = store
+        self.env = crawl_environment(settings, mongodb_uri)
+        self.log_dir = Path(settings.artwatch_data_dir).resolve() / "logs"
+        self._lock = threading.Lock()
+        self._running: dict[str, subprocess.Popen] = {}
+        self._stopped: set[str] = set()
+        self._stopping = False
+
+    @property
+    def running(self) -> list[str]:
+        """Run ids of the crawls in progress."""
+        with self._lock:
+            return list(self._running)
+
+    def run(self, crawl: Crawl) -> CrawlOutcome:
+        """Run one crawl to its end (or timeout); record and return how it ended."""
+        run_id = self.store.start_run(crawl.source, crawl.spider, crawl.args)
+        log_path = self.log_dir / f"{run_id}.log"
+        self.store.db.runs.update_one(
+            {"_id": object_id(run_id, "run id")},
+            {"$set": {"log_path": str(log_path), "timeout_seconds": crawl.timeout_seconds}},
+        )
+        log.info(
+            "crawl started: source=%s spider=%s run=%s args=%s",
+            crawl.source, crawl.spider, run_id, _args_text(crawl.args),
+        )  # fmt: skip
+        started = time.monotonic()
+        exit_code, status = self._execute(crawl, run_id, log_path)
+        seconds = time.monotonic() - started
+        run = self._record(run_id, status, exit_code, seconds)
+        outcome = CrawlOutcome(run_id, run["status"], exit_code, log_path, seconds, run)
+        log.log(
+            logging.INFO if outcome.ok else logging.WARNING,
+            "crawl %s: source=%s run=%s exit=%s in %.1fs%s (log %s)",
+            outcome.status, crawl.source, run_id, exit_code, seconds, _counts_text(run),
+            log_path,
+        )  # fmt: skip
+        return outcome
+
+    def _execute(self, crawl: Crawl, run_id: str, log_path: Path) -> tuple[int | None, str]:
+        command = [sys.executable, "-m", "scrapy", "crawl", crawl.spider]
+        for key, value in crawl.args.items():
+            command += ["-a", f"{key}={value}"]
+        command += ["-s", f"ARTWATCH_RUN_ID={run_id}"]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            if self._stopping:
+                return None, "stopped"
+            with open(log_path, "ab") as log_file:
+                process = subprocess.Popen(
+                    command,
+                    cwd=PROJECT_ROOT,
+                    env=self.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            self._running[run_id] = process
+        try:
+            try:
+                exit_code = process.wait(crawl.timeout_seconds)
+            except subprocess.TimeoutExpired:
+                log.warning("crawl timed out after %ss: run=%s", crawl.timeout_seconds, run_id)
+                return _end(process), "timeout"
+        finally:
+            with self._lock:
+                self._running.pop(run_id, None)
+            _kill_group(process.pid, signal.SIGKILL)  # anything the crawl left behind
+        if run_id in self._stopped:
+            return exit_code, "stopped"
+        return exit_code, "finished" if exit_code == 0 else "failed"
+
+    def _record(self, run_id: str, status: str, exit_code: int | None, seconds: float) -> dict:
+        fields: dict[str, Any] = {"exit_code": exit_code, "seconds": round(seconds, 3)}
+        current = self.store.db.runs.find_one({"_id": object_id(run_id, "run id")}) or {}
+        # A clean exit keeps the status the crawl's own extension wrote (with its finish
+        # reason); anything else is the runner's to say.
+        if status != "finished" or current.get("status") in (None, "running"):
+            fields["status"] = status
+        self.store.finish_run(run_id, fields)
+        return self.store.db.runs.find_one({"_id": object_id(run_id, "run id")})
+
+    def stop_all(self, grace_seconds: float, hurry: threading.Event | None = None) -> None:
+        """Refuse new crawls, wait up to ``grace_seconds`` (or until ``hurry`` is set) for
+        running ones to finish, then end the rest: SIGTERM, and SIGKILL if they linger."""
+        with self._lock:
+            self._stopping = True
+        hurry = hurry or threading.Event()
+        deadline = time.monotonic() + grace_seconds
+        while self.running and time.monotonic() < deadline and not hurry.wait(0.2):
+            pass
+        with self._lock:
+            processes = list(self._running.items())
+            self._stopped.update(self._running)
+        for run_id, process in processes:
+            log.warning("stopping crawl run=%s after the %ss grace period", run_id, grace_seconds)
+            _kill_group(process.pid, signal.SIGTERM)
+        if not self.wait_idle(KILL_AFTER_SECONDS):
+            for _, process in processes:
+                _kill_group(process.pid, signal.SIGKILL)
+
+    def wait_idle(self, seconds: float) -> bool:
+        """Wait until no crawl runs; True if that happened within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return not self.running
+
+
+def _end(process: subprocess.Popen) -> int | None:
+    _kill_group(process.pid, signal.SIGTERM)
+    try:
+        return process.wait(KILL_AFTER_SECONDS)
+    except subprocess.TimeoutExpired:
+        _kill_group(process.pid, signal.SIGKILL)
+        return process.wait()
+
+
+def _kill_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _args_text(args: Mapping[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in args.items()) or "-"
+
+
+def _counts_text(run: Mapping[str, Any]) -> str:
+    counts = run.get("counts") or {}
+    shown = [f"{key}={counts[key]}" for key in SUMMARY_KEYS if key in counts]
+    shown += [f"{key}={value}" for key, value in counts.items() if key not in SUMMARY_KEYS]
+    return (": " + " ".join(shown)) if shown else ""

@@ -1,0 +1,137 @@
+"""``artwatch run`` and ``artwatch crawl``: the service loop, its signals and one-off crawls.
+
+``run_service`` opens the database (the embedded server when ``MONGODB_URI`` is unset),
+starts the scheduler paused, makes its stored jobs match ``sources.yaml``, resumes it and
+sleeps until SIGTERM or SIGINT. Then it pauses the scheduler (no new jobs), gives running
+crawls ``ARTWATCH_SHUTDOWN_GRACE_SECONDS`` to finish (a second signal cuts that short), stops
+the rest by process group, waits for every job thread to record its run, closes the store
+and stops the embedded server: exit status 0 and no process left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from artwatch import scheduler as jobs
+from artwatch.alerts import dispatch
+from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, parse_args
+from artwatch.embedded import database_uri
+from artwatch.settings import SPIDER_NAMES, Settings, Sources, load_settings, load_sources
+from pipelines.errors import ArtWatchError
+from pipelines.store import Store, redact_uri
+
+log = logging.getLogger("artwatch.service")
+
+
+def configure_logging(settings: Settings) -> None:
+    """One line per event on stderr; APScheduler's own per-job chatter only when it warns."""
+    logging.basicConfig(
+        level=settings.artwatch_log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+@contextmanager
+def opened_store(settings: Settings) -> Iterator[tuple[Store, str]]:
+    """The store and the URI in use (the embedded server's when MONGODB_URI is unset)."""
+    with (
+        database_uri(settings.mongodb_uri, settings.artwatch_data_dir) as uri,
+        Store(uri, settings.artwatch_db_name) as store,
+    ):
+        yield store, uri
+
+
+def dispatch_pass(store: Store, settings: Settings, sources: Sources) -> Callable[[], Any]:
+    """One alert dispatcher pass over this store, with these settings and policy."""
+    return lambda: dispatch(store, settings, policy=sources.alerts)
+
+
+class StopSignal:
+    """SIGTERM/SIGINT handlers: the first asks for a clean stop, the second for a fast one."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.hurry = threading.Event()
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested.is_set():
+            self.hurry.set()
+        self.requested.set()
+
+
+def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
+    """Run the scheduler until ``stop`` is requested; see the module docstring."""
+    enabled = [source for source in sources.sources if source.enabled]
+    with opened_store(settings) as (store, uri):
+        runner = CrawlRunner(store, settings, uri)
+        alerts = dispatch_pass(store, settings, sources)
+        jobs.install(jobs.Runtime(store, runner, sources, alerts))
+        scheduler = jobs.build_scheduler(store, workers=len(enabled) + 2)
+        scheduler.start(paused=True)
+        try:
+            changes = jobs.sync_jobs(scheduler, sources)
+            scheduler.resume()
+            log.info(
+                "artwatch run: database %s, %d source(s), jobs %s",
+                redact_uri(uri), len(enabled),
+                ", ".join(f"{job_id} ({change})" for job_id, change in changes.items()),
+            )  # fmt: skip
+            for job in scheduler.get_jobs():
+                log.info("next run of %s: %s", job.id, job.next_run_time)
+            stop.requested.wait()
+            log.info("stopping: no new jobs; running crawls: %d", len(runner.running))
+            scheduler.pause()
+            runner.stop_all(settings.artwatch_shutdown_grace_seconds, stop.hurry)
+        finally:
+            scheduler.shutdown(wait=True)
+            jobs.install(None)
+    log.info("artwatch run: stopped")
+
+
+def run_command() -> None:
+    """The service: scheduled crawls and alert dispatch until SIGTERM or Ctrl-C."""
+    settings = load_settings()
+    configure_logging(settings)
+    stop = StopSignal()
+    stop.install()
+    run_service(settings, load_sources(), stop)
+
+
+def run_one_crawl(settings: Settings, crawl: Crawl) -> CrawlOutcome:
+    """One crawl exactly as a scheduled job runs it (the same ``CrawlRunner.run``)."""
+    with opened_store(settings) as (store, uri):
+        return CrawlRunner(store, settings, uri).run(crawl)
+
+
+def crawl_command(
+    spider: Annotated[str, typer.Argument(help=f"One of: {', '.join(SPIDER_NAMES)}.")],
+    arg: Annotated[
+        list[str] | None,
+        typer.Option("-a", "--arg", help="A spider argument key=value (repeatable)."),
+    ] = None,
+    source: Annotated[str, typer.Option(help="Source name recorded in the run.")] = "manual",
+    timeout_minutes: Annotated[float, typer.Option(min=0.01, help="Kill it after this.")] = 30,
+) -> None:
+    """Run one crawl now, exactly as the scheduler runs it; exit 1 if it did not finish."""
+    if spider not in SPIDER_NAMES:
+        raise ArtWatchError(f"unknown spider {spider!r}; expected one of {', '.join(SPIDER_NAMES)}")
+    settings = load_settings()
+    configure_logging(settings)
+    crawl = Crawl(source, spider, parse_args(arg or []), timeout_minutes * 60)
+    outcome = run_one_crawl(settings, crawl)
+    print(f"run {outcome.run_id}: {outcome.status} (exit code {outcome.exit_code})")
+    print(f"log: {outcome.log_path}")
+    if not outcome.ok:
+        raise typer.Exit(1)
