@@ -51,7 +51,7 @@ def test_refused_login_names_the_credentials_and_ends_cleanly():
     assert result.items == [] and result.cursors == {}
     assert result.stats["artwatch/bluesky/bad_response/http_401"] == 1
     (line,) = result.log_lines("http_401", "WARNING")
-    assert "BLUESKY_HANDLE / BLUESKY_APP_PASSWORD are set but were refused" in line
+    assert "check BLUESKY_HANDLE / BLUESKY_APP_PASSWORD (set, but refused)" in line
 
 
 def test_without_credentials_or_feeds_it_says_what_is_missing():

@@ -387,8 +387,8 @@ class PlatformSpider(scrapy.Spider):
         if status in (401, 403) and self.credential_names:
             names = " / ".join(self.credential_names)
             configured = all(self.credential(name) for name in self.credential_names)
-            state = "are set but were refused" if configured else "are not set"
-            return f"access refused; the credentials {names} {state}"
+            state = "set, but refused" if configured else "not set"
+            return f"access refused; check {names} ({state})"
         if status in (401, 403):
             return "access refused (this platform needs no credentials: blocked?)"
         if status in (429, 503):
