@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import sys
+from enum import StrEnum
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -144,6 +145,59 @@ def portfolio_list(artist_id: str, as_json: JsonFlag = False) -> None:
         print_json(rows)
     else:
         print_table("Portfolio", rows, ["id", "filename", "size", "created_at"])
+
+
+class HitStatus(StrEnum):
+    new = "new"
+    confirmed = "confirmed"
+    dismissed = "dismissed"
+
+
+@app.command()
+def hits(
+    artist: Annotated[str | None, typer.Option(help="Only this artist's hits.")] = None,
+    status: Annotated[HitStatus | None, typer.Option(help="Only hits with this status.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List hits, newest first, with their evidence."""
+    with open_store() as store:
+        rows = [
+            {
+                "id": str(hit["_id"]),
+                "artist_id": hit.get("artist_id"),
+                "artwork_id": hit.get("artwork_id"),
+                "kind": hit.get("kind"),
+                "score": hit.get("score"),
+                "status": hit.get("status"),
+                "platform": hit.get("platform"),
+                "post_url": hit.get("post_url"),
+                "image_url": hit.get("image_url"),
+                "author_name": hit.get("author_name"),
+                "post_created_at": hit.get("post_created_at"),
+                "found_at": hit.get("found_at"),
+                "ai_evidence": hit.get("ai_evidence"),
+                "distances": hit.get("distances"),
+            }
+            for hit in store.hits(artist, status.value if status else None)
+        ]
+    if as_json:
+        print_json(rows)
+    else:
+        columns = ["id", "kind", "status", "platform", "post_url", "found_at"]
+        print_table("Hits", rows, columns)
+
+
+@app.command()
+def review(
+    hit_id: str,
+    artist: Annotated[str, typer.Option(help="The artist the hit belongs to.")],
+    status: Annotated[HitStatus, typer.Option(help="The new status.")],
+) -> None:
+    """Confirm or dismiss a hit; a dismissed image is not reported again for that artwork."""
+    with open_store() as store:
+        if not store.set_hit_status(hit_id, artist, status.value):
+            fail(f"no hit {hit_id} of artist {artist}")
+    print(f"{hit_id}: {status.value}")
 
 
 def gather_status() -> dict:

@@ -184,7 +184,8 @@ class Store:
             query["artist_id"] = artist_id
         if status is not None:
             query["status"] = status
-        return list(self.db.hits.find(query, {"thumbnail": 0}).sort("found_at", DESCENDING))
+        projection = {"thumbnail": 0, "screenshot": 0}
+        return list(self.db.hits.find(query, projection).sort("found_at", DESCENDING))
 
     def set_hit_status(self, hit_id: str, artist_id: str, status: str) -> bool:
         """Change a hit's status; only the artist who owns the hit can."""

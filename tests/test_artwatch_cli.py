@@ -13,12 +13,12 @@ from artwatch.embedded import free_port
 
 
 @pytest.fixture
-def run_cli(mongo_uri, db_name, tmp_path):
+def run_cli(mongo_uri, store, tmp_path):
     def run(*args: str, **env: str) -> subprocess.CompletedProcess:
         environment = {
             **os.environ,
             "MONGODB_URI": mongo_uri,
-            "ARTWATCH_DB_NAME": db_name,
+            "ARTWATCH_DB_NAME": store.db.name,
             "ARTWATCH_DATA_DIR": str(tmp_path),
             **env,
         }
@@ -93,3 +93,21 @@ def test_malformed_sources_yaml_is_one_line_naming_the_key(run_cli, tmp_path):
 def test_unknown_setting_value_is_one_line_naming_the_variable(run_cli):
     line = one_line_error(run_cli("status", ARTWATCH_LOG_LEVEL="LOUD"))
     assert "ARTWATCH_LOG_LEVEL" in line
+
+
+def test_hits_listing_filters_by_artist_and_review_is_limited_to_the_owner(run_cli, store):
+    ana = store.add_artist("Ana", "ana@example.org")
+    bo = store.add_artist("Bo", "bo@example.org")
+    ana_hit, _ = store.upsert_hit("w1", "i1", "mastodon:1", {"artist_id": ana, "kind": "near"})
+    store.upsert_hit("w2", "i2", "mastodon:2", {"artist_id": bo, "kind": "exact"})
+
+    listed = json.loads(run_cli("hits", "--artist", ana, "--json").stdout)
+    assert [hit["id"] for hit in listed] == [ana_hit]
+
+    line = one_line_error(run_cli("review", ana_hit, "--artist", bo, "--status", "dismissed"))
+    assert ana_hit in line
+    reviewed = run_cli("review", ana_hit, "--artist", ana, "--status", "dismissed")
+    assert reviewed.returncode == 0, reviewed.stderr
+    dismissed = json.loads(run_cli("hits", "--status", "dismissed", "--json").stdout)
+    assert [hit["id"] for hit in dismissed] == [ana_hit]
+    assert run_cli("hits", "--status", "bogus").returncode == 2
