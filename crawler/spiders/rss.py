@@ -70,7 +70,9 @@ def feed_page(response: Response) -> Page:
     if name not in ("rss", "feed", "RDF"):
         raise BadResponse("not_a_feed", f"root element <{name or '?'}>")
     entries = root.xpath("//item | /feed/entry")
-    next_page = root.xpath("/feed/link[@rel='next']/@href").get()
+    # Atom pages with RFC 5005 links; some RSS feeds (DeviantArt) put an atom:link in channel.
+    next_page = root.xpath("/feed/link[@rel='next']/@href | /rss/channel/link[@rel='next']/@href")
+    next_page = next_page.get()
     return Page(list(entries), urljoin(response.url, next_page) if next_page else None)
 
 
@@ -94,15 +96,23 @@ def feed_post(entry: Selector, response: Response) -> Post:
         marker=iso_utc(created) if created else "",
         author_name=_author(entry),
         text=f"{title}\n{text}".strip() if title and title not in text else text,
-        tags=entry.xpath("category/text() | category/@term").getall(),
+        tags=_tags(entry),
         image_urls=images,
         skip_reason="video_only" if has_video and not images else None,
     )
 
 
+def _tags(entry: Selector) -> list[str]:
+    tags = entry.xpath("category/text() | category/@term").getall()
+    for keywords in entry.xpath(".//keywords/text()").getall():
+        tags += [keyword.strip() for keyword in keywords.split(",")]
+    return tags
+
+
 def _author(entry: Selector) -> str:
     # Atom's <author> holds a <name>; RSS's holds the text itself (often an email address).
-    named = entry.xpath("creator/text() | author/name/text()").get()
+    named = entry.xpath("creator/text() | author/name/text() | credit[@role='author']/text()")
+    named = named.get()
     return (named or entry.xpath("author/text()").get("")).strip()
 
 
