@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     artwatch_public_url: str | None = None
     artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    artwatch_image_maxsize: int = Field(default=25 * 1024 * 1024, gt=0)
+    artwatch_fingerprint_workers: int = Field(default=0, ge=0)
     artwatch_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
     smtp_url: SecretStr | None = None
     alert_from: str = "ArtWatch <artwatch@localhost>"

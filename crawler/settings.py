@@ -41,6 +41,22 @@ ARTWATCH_RATELIMIT_MAX_WAIT = 900.0
 ARTWATCH_RATELIMIT_DEFAULT_WAIT = 60.0
 ARTWATCH_RATELIMIT_RETRIES = 3
 ARTWATCH_ALLOW_PRIVATE_HOSTS = list(_env.artwatch_allow_private_hosts)
+
+# From crawl to hit (pipelines/posts.py, media.py, matching.py, storage.py).
+ITEM_PIPELINES = {
+    "pipelines.posts.PostsPipeline": 100,
+    "pipelines.media.MediaPipeline": 200,
+    "pipelines.matching.MatchPipeline": 300,
+    "pipelines.storage.StorePipeline": 400,
+}
+ADDONS = {"crawler.extensions.EmbeddedDatabase": 0}
+EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
+ARTWATCH_IMAGE_MAXSIZE = _env.artwatch_image_maxsize
+ARTWATCH_FINGERPRINT_WORKERS = _env.artwatch_fingerprint_workers
+ARTWATCH_FINGERPRINT_POOL = "process"  # or "thread"
+ARTWATCH_PORTFOLIO_REFRESH = 30.0  # seconds between checks for a changed portfolio
+ARTWATCH_RUN_ID = None  # the scheduler passes the runs document it created
+ARTWATCH_SOURCE = None  # the source name for the runs document; default: the spider name
 ARTWATCH_PLATFORMS = {name: p.model_dump(mode="json") for name, p in _sources.platforms.items()}
 ARTWATCH_CREDENTIALS = {
     "BLUESKY_HANDLE": _env.bluesky_handle,

@@ -1,0 +1,243 @@
+"""Stage 1 of the item pipeline: normalise posts, skip finished ones, keep the crawl cursor.
+
+A ``PostItem`` becomes a ``CrawledPost`` (the post document to store plus the work the later
+stages fill in); a post whose document already has ``processed_at`` (set by the store stage
+only after all its images and hits are stored) is dropped, so a killed crawl redoes exactly
+its half-done posts. Cursors follow ``crawler.items.CursorItem``: they are loaded into
+``spider.cursors`` in ``open_spider``, which Scrapy runs before it first iterates the
+spider's ``start()``; PostItems are counted per ``cursor_key`` while they are in flight (until
+Scrapy reports them scraped, dropped or failed) and a CursorItem waits here until its walk has
+none left, then its value is saved only if none of them failed, and the item is dropped so no
+feed ever exports it. With ``ARTWATCH_STORE = "none"`` no database is opened: cursors live in
+memory for the run and posts pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from itemadapter import ItemAdapter
+from pymongo.errors import ConnectionFailure
+from scrapy import signals
+from scrapy.exceptions import CloseSpider, DropItem
+
+from pipelines.asyncstore import AsyncStore
+from pipelines.errors import StoreUnavailable
+from pipelines.writes import post_key
+
+logger = logging.getLogger(__name__)
+
+# Fields of a PostItem that are stored on the post document as they come.
+POST_FIELDS = (
+    "platform",
+    "post_id",
+    "url",
+    "author_id",
+    "author_name",
+    "text",
+    "tags",
+    "ai_labeled",
+    "ai_evidence",
+    "query",
+    "instance",
+)
+
+
+@dataclass
+class CrawledImage:
+    """One image of a post on its way through the stages; ``data`` is dropped once used."""
+
+    url: str
+    data: bytes | None = None
+    content_type: str = ""
+    sha256: str | None = None
+    stored: dict[str, Any] | None = None  # the images document, when already stored
+    fields: dict[str, Any] | None = None  # a new images document (fingerprint, thumbnail...)
+    fingerprint: Any = None  # pipelines.fingerprint.Fingerprint
+    matches: list[Any] = field(default_factory=list)  # pipelines.matching.Found
+    drop: str | None = None  # why this image was given up, a stats key suffix
+
+
+@dataclass
+class CrawledPost:
+    """What the media, match and store stages work on; ``post`` is the document to store."""
+
+    post: dict[str, Any]
+    cursor_key: str | None
+    image_urls: list[str]
+    image_headers: dict[str, str] = field(default_factory=dict)
+    screenshot_png: bytes | None = None
+    images: list[CrawledImage] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.post["_id"]
+
+
+@dataclass
+class _Walk:
+    in_flight: int = 0
+    failed: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def is_store_enabled(settings: Any) -> bool:
+    return settings.get("ARTWATCH_STORE", "mongodb") != "none"
+
+
+def normalise(item: Any) -> CrawledPost:
+    """A PostItem as a CrawledPost; DropItem naming the field when the item is unusable."""
+    adapter = ItemAdapter(item)
+    for name in ("platform", "post_id"):
+        if not adapter.get(name):
+            raise DropItem(f"invalid post: no {name}")
+    urls = [u for u in adapter.get("image_urls") or () if isinstance(u, str)]
+    if not urls or not all(u.startswith(("http://", "https://")) for u in urls):
+        raise DropItem(f"invalid post: image_urls {adapter.get('image_urls')!r}")
+    post = {name: adapter.get(name) for name in POST_FIELDS}
+    post["post_id"] = str(post["post_id"])
+    post["_id"] = post_key(post["platform"], post["post_id"])
+    post["created_at"] = _datetime(adapter.get("created_at"))
+    post["ai_labeled"] = bool(post["ai_labeled"])
+    extra = dict(adapter.get("extra") or {})
+    headers = extra.pop("image_headers", None) or {}
+    post["extra"] = extra
+    return CrawledPost(
+        post=post,
+        cursor_key=adapter.get("cursor_key"),
+        image_urls=list(dict.fromkeys(urls)),
+        image_headers=dict(headers),
+        screenshot_png=adapter.get("screenshot"),
+    )
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class PostsPipeline:
+    """Normalise, skip processed posts, and save each walk's cursor once it is all stored."""
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.enabled = is_store_enabled(crawler.settings)
+        self.store = AsyncStore.for_crawler(crawler) if self.enabled else None
+        self.walks: dict[str, _Walk] = defaultdict(_Walk)
+        self.cursors: dict[str, str] = {}  # saved this run (all of them without a database)
+        for signal in (signals.item_scraped, signals.item_dropped):
+            crawler.signals.connect(self._settled, signal=signal)
+        crawler.signals.connect(self._failed, signal=signals.item_error)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> PostsPipeline:
+        return cls(crawler)
+
+    async def open_spider(self) -> None:
+        spider = self.crawler.spider
+        if not hasattr(spider, "cursors"):
+            spider.cursors = {}
+        if self.store is None:
+            return
+        try:
+            await self.store.open()
+            spider.cursors.update(await self.store.cursors(spider.name))
+        except StoreUnavailable as error:
+            logger.error("%s; the crawl does not start", error)
+            raise CloseSpider("store_unavailable") from error
+
+    async def process_item(self, item: Any) -> Any:
+        if _is_cursor(item):
+            return await self._cursor(item)
+        key = ItemAdapter(item).get("cursor_key")
+        if key:
+            self.walks[key].in_flight += 1
+            self.walks[key].idle.clear()
+        if self.store is None:
+            return item
+        crawled = normalise(item)
+        self.crawler.stats.inc_value("artwatch/posts/seen")
+        try:
+            done = await self.store.is_processed(crawled.key)
+        except ConnectionFailure as error:
+            raise stop_for_store(self.crawler, self.store, error) from error
+        if done:
+            self.crawler.stats.inc_value("artwatch/posts/already_processed")
+            raise DropItem(f"already processed: {crawled.key}", log_level="DEBUG")
+        return crawled
+
+    async def _cursor(self, item: Any) -> None:
+        key, value = item["key"], str(item["value"])
+        walk = self.walks[key]
+        if walk.in_flight:
+            await walk.idle.wait()
+        if walk.failed:
+            self.crawler.stats.inc_value("artwatch/cursors/held")
+            logger.warning("cursor %s not moved: a post of that walk was not stored", key)
+        else:
+            if self.store is not None:
+                try:
+                    await self.store.save_cursor(self.crawler.spider.name, key, value)
+                except ConnectionFailure as error:
+                    raise stop_for_store(self.crawler, self.store, error) from error
+            self.cursors[key] = value
+            self.crawler.stats.inc_value("artwatch/cursors/saved")
+        raise DropItem(f"cursor {key} = {value}", log_level="DEBUG")
+
+    def _settled(self, item: Any, **_: Any) -> None:
+        self._leave(item, failed=False)
+
+    def _failed(self, item: Any, **_: Any) -> None:
+        self._leave(item, failed=True)
+
+    def _leave(self, item: Any, failed: bool) -> None:
+        if _is_cursor(item):
+            return
+        key = ItemAdapter(item).get("cursor_key") if ItemAdapter.is_item(item) else None
+        walk = self.walks.get(key) if key else None
+        if walk is None or walk.in_flight == 0:
+            return
+        walk.failed = walk.failed or failed
+        walk.in_flight -= 1
+        if walk.in_flight == 0:
+            walk.idle.set()
+
+
+def _is_cursor(item: Any) -> bool:
+    # pipelines must not import crawler.items (the arrows point one way), hence the name.
+    return type(item).__name__ == "CursorItem"
+
+
+_STOPPING: weakref.WeakSet = weakref.WeakSet()
+
+
+def stop_for_store(crawler: Any, store: AsyncStore, error: BaseException) -> StoreUnavailable:
+    """Close the spider (reason ``store_unavailable``) once; return the error to raise.
+
+    Raising it fails the item, so its walk's cursor stays where it was.
+    """
+    failure = store.unavailable(error)
+    if crawler not in _STOPPING and crawler.engine.spider is not None:
+        _STOPPING.add(crawler)
+        logger.error("%s; stopping the crawl", failure)
+        task = asyncio.ensure_future(crawler.engine.close_spider_async(reason="store_unavailable"))
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+    return failure
+
+
+_CLOSING: set[asyncio.Future] = set()  # strong references until the close has run

@@ -1,0 +1,100 @@
+"""Stage 4 of the item pipeline: store the post's images, the post, its hits, then mark it done.
+
+The order is what makes a killed crawl safe: new images first (keyed by sha256, with their
+fingerprint so a later enrollment can back-scan them, and a thumbnail), then the post (with
+``images: [{url, sha256}]`` and the images given up, with why), then each hit through
+``pipelines.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
+``processed_at`` on the post. Everything is an idempotent upsert, so a post redone after a
+crash ends with the same documents, once each. A post with an image that failed for a
+reason a later crawl may not meet (network error, 5xx, 429) is stored but not marked done.
+What leaves this stage is a small summary dict, so exporters and logs never carry bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.errors import ConnectionFailure
+from scrapy.exceptions import NotConfigured
+
+from pipelines.asyncstore import AsyncStore
+from pipelines.hits import hit_document, record_hit_async
+from pipelines.media import transient_failures
+from pipelines.posts import CrawledImage, CrawledPost, is_store_enabled, stop_for_store
+
+
+class StorePipeline:
+    """Write a ``CrawledPost`` and its hits; return a summary of what was stored."""
+
+    def __init__(self, crawler: Any):
+        if not is_store_enabled(crawler.settings):
+            raise NotConfigured("ARTWATCH_STORE is none")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.store = AsyncStore.for_crawler(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StorePipeline:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, CrawledPost):
+            return item
+        try:
+            return await self._store(item, datetime.now(UTC))
+        except ConnectionFailure as error:
+            raise stop_for_store(self.crawler, self.store, error) from error
+
+    async def _store(self, item: CrawledPost, now: datetime) -> dict[str, Any]:
+        post = item.post
+        kept = [image for image in item.images if image.fingerprint is not None]
+        post["images"] = [{"url": image.url, "sha256": image.sha256} for image in kept]
+        post["dropped_images"] = [
+            {"url": image.url, "reason": image.drop} for image in item.images if image.drop
+        ]
+        for image in kept:
+            await self._store_image(image)
+        await self.store.upsert_post(post)
+        hits, new_hits = [], 0
+        for image in kept:
+            document = {**(image.stored or {}), **(image.fields or {}), "_id": image.sha256}
+            for found in image.matches:
+                artist_id = found.artwork["artist_id"]
+                hit = hit_document(artist_id, found.artwork, found.match, post, document, now)
+                hit_id, created = await record_hit_async(self.store.db, hit, found.artist)
+                self.stats.inc_value(f"artwatch/hits/{_outcome(hit_id, created)}")
+                if hit_id is not None:
+                    hits.append(hit_id)
+                    new_hits += created
+        incomplete = transient_failures(item)
+        if incomplete:
+            self.stats.inc_value("artwatch/posts/incomplete")
+        else:
+            await self.store.mark_processed(post["_id"])
+        self.stats.inc_value("artwatch/posts/stored")
+        return {
+            "post_id": post["_id"],
+            "cursor_key": item.cursor_key,
+            "images": [image.sha256 for image in kept],
+            "dropped_images": post["dropped_images"],
+            "hits": hits,
+            "new_hits": new_hits,
+            "processed": not incomplete,
+        }
+
+    async def _store_image(self, image: CrawledImage) -> None:
+        if image.fields is None:
+            return
+        if image.stored is None:
+            await self.store.insert_image(image.sha256, image.fields)
+            self.stats.inc_value("artwatch/images/stored")
+        else:
+            await self.store.refresh_fingerprint(image.sha256, image.fields["fingerprint"])
+            self.stats.inc_value("artwatch/images/refingerprinted")
+
+
+def _outcome(hit_id: str | None, created: bool) -> str:
+    if hit_id is None:
+        return "suppressed"
+    return "new" if created else "existing"

@@ -1,0 +1,105 @@
+"""From crawl to hit: a real Mastodon crawl of a replay server, the four item pipelines and a
+real nx-27017 server; edited copies of an enrolled portfolio must give exactly the expected
+hits, once, and a later enrollment must find its old posts by back-scan alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from artwatch.portfolio import backscan, enroll
+from crawler.spiders.mastodon import MastodonSpider
+from tests.crawlcase import EDITS, TAG, MastodonCase, crawl_settings, jpeg, png, portfolio_image
+from tests.replay import ReplayServer, run_spider
+
+SEEDS = {"a": 11, "b": 12, "c": 13, "d": 14, "late": 15}
+
+
+@pytest.fixture
+def world(store, tmp_path):
+    """An artist with four enrolled artworks, one more kept back, and a replay case."""
+    artist_id = store.add_artist("Ana", "ana@example.org")
+    works = {name: portfolio_image(seed) for name, seed in SEEDS.items()}
+    paths = {}
+    for name, image in works.items():
+        paths[name] = tmp_path / "portfolio" / f"{name}.png"
+        paths[name].parent.mkdir(exist_ok=True)
+        paths[name].write_bytes(png(image))
+    report = enroll(store, artist_id, [str(paths[n]) for n in ("a", "b", "c", "d")])
+    assert not report.failures
+    artwork_ids = {
+        name: str(store.db.artworks.find_one({"filename": f"{name}.png"})["_id"])
+        for name in ("a", "b", "c", "d")
+    }
+    case = MastodonCase()
+    expected: set[tuple[str, str]] = set()
+
+    def post(*images: tuple[str, bytes], shows: tuple[str, ...] = ()) -> str:
+        urls = [case.add_file(name, data) for name, data in images]
+        status = case.add_status(urls)
+        expected.update((artwork_ids[w], f"mastodon:{status}") for w in shows if w in artwork_ids)
+        return status
+
+    post(("a_resize.jpg", jpeg(EDITS["resize"](works["a"]))), shows=("a",))
+    post(("b_crop.jpg", jpeg(EDITS["crop"](works["b"]))), shows=("b",))
+    post(("c_recolour.jpg", jpeg(EDITS["recolour"](works["c"]))), shows=("c",))
+    post(("d_text.jpg", jpeg(EDITS["text"](works["d"]))), shows=("d",))
+    post(("a_screenshot.jpg", jpeg(EDITS["screenshot"](works["a"]))), shows=("a",))
+    post(("unrelated1.jpg", jpeg(portfolio_image(501))))
+    post(
+        ("unrelated2.jpg", jpeg(portfolio_image(502))),
+        ("b_copy.jpg", jpeg(works["b"], quality=70)),
+        shows=("b",),
+    )
+    late_post = post(("late_resize.jpg", jpeg(EDITS["resize"](works["late"]))))
+    # The same bytes as the first post's image, at another URL, in another post.
+    post(("a_resize_again.jpg", jpeg(EDITS["resize"](works["a"]))), shows=("a",))
+    folder = case.write(tmp_path / "case")
+    return {
+        "artist_id": artist_id,
+        "artwork_ids": artwork_ids,
+        "expected": expected,
+        "folder": folder,
+        "late_path": paths["late"],
+        "late_post": f"mastodon:{late_post}",
+        "statuses": len(case.statuses),
+    }
+
+
+def crawl(server, store, **overrides):
+    settings = crawl_settings(store.uri, store.db.name, **overrides)
+    return run_spider(
+        MastodonSpider, settings=settings, timeout=120, tags=TAG, base_url=server.base
+    )
+
+
+def hit_pairs(store) -> set[tuple[str, str]]:
+    return {(h["artwork_id"], h["post_id"]) for h in store.db.hits.find()}
+
+
+def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(world, store):
+    with ReplayServer(world["folder"]) as server:
+        first = crawl(server, store)
+        assert not server.unexpected
+        assert hit_pairs(store) == world["expected"]
+        assert store.db.posts.count_documents({"processed_at": {"$ne": None}}) == world["statuses"]
+        # Second crawl of everything again (cursor forgotten): every post is skipped.
+        store.db.cursors.delete_many({})
+        second = crawl(server, store)
+    assert first.stats["artwatch/hits/new"] == len(world["expected"])
+    assert second.stats["artwatch/posts/already_processed"] == world["statuses"]
+    assert second.stats.get("artwatch/hits/new", 0) == 0
+    assert store.db.hits.count_documents({}) == len(world["expected"])
+
+    hit = store.db.hits.find_one({"post_id": sorted(world["expected"])[0][1]})
+    assert hit["thumbnail"][:2] == b"\xff\xd8" and hit["image_url"].startswith("http://127.0.0.1")
+    assert hit["ai_labeled"] is True and hit["ai_evidence"] == ["tag:aiart"]
+    assert hit["kind"] in ("exact", "near", "partial") and hit["status"] == "new"
+    assert store.db.alerts.count_documents({}) == len(world["expected"])
+
+    shared = store.db.posts.find_one({"_id": sorted(world["expected"])[-1][1]})["images"]
+    assert store.db.images.count_documents({"_id": shared[0]["sha256"]}) == 1
+
+    [late_id] = enroll(store, world["artist_id"], [str(world["late_path"])]).added
+    assert backscan(store, [late_id]) == 1
+    [late_hit] = store.db.hits.find({"artwork_id": late_id})
+    assert late_hit["post_id"] == world["late_post"]
