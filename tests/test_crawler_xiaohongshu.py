@@ -1,0 +1,123 @@
+"""The xiaohongshu spider rendering invented local pages in real Chromium (scrapy-playwright)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+import pytest
+
+from crawler.spiders.xiaohongshu import XiaohongshuSpider, note_from_state
+from tests.replay import FIXTURES, ReplayServer, check_expected, run_spider
+
+CASES = FIXTURES / "xiaohongshu"
+STORAGE_STATE = CASES / "search" / "storage_state.json"
+LOGGED_IN = {"ARTWATCH_CREDENTIALS": {"XHS_STORAGE_STATE": str(STORAGE_STATE)}}
+NOTE_A, NOTE_B, NOTE_C = (
+    "65f0a1b2000000000d00a001",
+    "65f09000000000000d00b002",
+    "65ef0000000000000d00c003",
+)
+
+
+def _pages(server):
+    return [unquote(r.path) for r in server.requests if not r.path.startswith("/img/")]
+
+
+@pytest.fixture(scope="module")
+def search():
+    with ReplayServer(CASES / "search") as server:
+        result = run_spider(
+            XiaohongshuSpider, LOGGED_IN, tags="AI绘画", max_pages="2", base_url=server.base
+        )
+    return server, result
+
+
+def test_search_and_note_pages_render_into_items(search):
+    server, result = search
+    assert server.unexpected == []
+    screenshots = {item["post_id"]: item["screenshot"] for item in result.items}
+    # Note C only exists after the search page was scrolled once (max_pages=2).
+    assert sorted(screenshots) == [NOTE_C, NOTE_A]
+    for item in result.items:
+        assert item["screenshot"].startswith(b"\x89PNG\r\n\x1a\n")
+        assert len(item["screenshot"]) > 1000
+        item["screenshot"] = "<png>"  # its bytes depend on the fonts of the machine
+    check_expected(CASES / "search", result, server.base)
+    assert result.artwatch_stats()["artwatch/xiaohongshu/bad_response/video_only"] == 1
+
+
+def test_ai_label_needs_an_ai_topic_on_the_note(search):
+    _, result = search
+    labels = {item["post_id"]: item["ai_evidence"] for item in result.items}
+    assert labels == {NOTE_A: ["tag:ai绘画"], NOTE_C: []}
+
+
+def test_browser_sends_the_stored_session_and_opens_each_note_once(search):
+    server, _ = search
+    pages = [r for r in server.requests if not r.path.startswith("/img/")]
+    assert all("web_session=INVENTED-session" in r.headers.get("cookie", "") for r in pages)
+    assert sorted(_pages(server)) == sorted(
+        [
+            "/search_result?keyword=ai绘画&source=web_explore_feed",
+            f"/explore/{NOTE_A}?xsec_token=ABtokenA1&xsec_source=pc_search",
+            f"/explore/{NOTE_B}?xsec_token=ABtokenB2&xsec_source=pc_search",
+            f"/explore/{NOTE_C}?xsec_token=ABtokenC3&xsec_source=pc_search",
+        ]
+    )
+
+
+def test_login_wall_stops_the_crawl_and_says_why():
+    with ReplayServer(CASES / "login_wall") as server:
+        result = run_spider(XiaohongshuSpider, LOGGED_IN, tags="AI绘画", base_url=server.base)
+    assert server.unexpected == []
+    assert result.items == [] and result.cursors == {}
+    assert result.stats["finish_reason"] == "xiaohongshu_login_wall"
+    assert result.stats["artwatch/xiaohongshu/blocked/login_wall"] == 1
+    assert result.log_lines("login wall at")
+    assert result.log_lines("XHS_STORAGE_STATE")
+
+
+def test_captcha_status_on_a_note_stops_without_retrying():
+    with ReplayServer(CASES / "captcha") as server:
+        result = run_spider(
+            XiaohongshuSpider, LOGGED_IN, tags="AI绘画", max_pages="1", base_url=server.base
+        )
+    assert server.unexpected == []
+    assert result.items == [] and result.cursors == {}
+    assert result.stats["finish_reason"] == "xiaohongshu_captcha_http_461"
+    assert result.stats["artwatch/xiaohongshu/blocked/captcha_http_461"] == 1
+    notes = [p for p in _pages(server) if p.startswith("/explore/")]
+    # One note page answered 461; at most the one request already in flight follows it.
+    assert 1 <= len(notes) <= 2
+    assert len(set(notes)) == len(notes)
+
+
+@pytest.mark.parametrize(
+    ("state", "problem"),
+    [
+        ({}, "XHS_STORAGE_STATE is not set"),
+        ({"XHS_STORAGE_STATE": "/nonexistent/state.json"}, "does not exist"),
+        ({"XHS_STORAGE_STATE": str(CASES / "search" / "note_a.html")}, "not readable JSON"),
+    ],
+)
+def test_without_a_usable_storage_state_nothing_is_requested(state, problem):
+    with ReplayServer(CASES / "search") as server:
+        result = run_spider(
+            XiaohongshuSpider,
+            {"ARTWATCH_CREDENTIALS": state},
+            tags="AI绘画",
+            base_url=server.base,
+        )
+    assert server.requests == []
+    assert result.stats["finish_reason"] == "missing_credentials"
+    assert result.artwatch_stats() == {"artwatch/xiaohongshu/missing_credentials": 1}
+    assert result.log_lines(problem)
+
+
+def test_initial_state_with_javascript_undefined_is_read():
+    html = (CASES / "search" / "note_a.html").read_text(encoding="utf-8")
+    assert "undefined" in html
+    note = note_from_state(html, NOTE_A)
+    assert note["imageList"][0]["traceId"] is None
+    assert note_from_state(html, NOTE_B) is None
+    assert note_from_state("<html></html>", NOTE_A) is None
