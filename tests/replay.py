@@ -57,9 +57,12 @@ class Recorded:
 class ReplayServer:
     """Serves one case folder on 127.0.0.1:0; use as a context manager."""
 
-    def __init__(self, case_dir: Path):
-        self.case_dir = Path(case_dir)
-        self.entries = json.loads((self.case_dir / "index.json").read_text(encoding="utf-8"))
+    def __init__(self, case_dir: Path | None = None, entries: list[dict] | None = None):
+        """Serve ``case_dir/index.json``, or ``entries`` given inline (bodies as ``body``)."""
+        self.case_dir = Path(case_dir) if case_dir else FIXTURES
+        if entries is None:
+            entries = json.loads((self.case_dir / "index.json").read_text(encoding="utf-8"))
+        self.entries = entries
         self.uses: Counter[int] = Counter()
         self.requests: list[Recorded] = []
         self.unexpected: list[str] = []

@@ -47,6 +47,7 @@ def test_refused_login_names_the_credentials_and_ends_cleanly():
             BlueskySpider, _settings(CREDENTIALS), base_url=server.base, tags="aiart"
         )
     assert server.unexpected == []
+    check_expected(CASES / "login_refused", result, server.base)
     assert len(server.requests) == 1
     assert result.items == [] and result.cursors == {}
     assert result.stats["artwatch/bluesky/bad_response/http_401"] == 1

@@ -41,6 +41,7 @@ def test_a_refused_api_key_is_named():
     with ReplayServer(CASES / "unauthorized") as server:
         result = run_spider(CivitaiSpider, settings, base_url=server.base)
     assert server.unexpected == []
+    check_expected(CASES / "unauthorized", result, server.base)
     assert result.items == [] and result.cursors == {}
     assert result.stats["artwatch/civitai/bad_response/http_401"] == 1
     (line,) = result.log_lines("http_401", "WARNING")

@@ -48,6 +48,7 @@ def test_refused_token_names_the_credentials_and_a_403_block_is_reported():
     with ReplayServer(CASES / "oauth_refused") as server:
         result = run_spider(DeviantartSpider, settings, base_url=server.base, tags="aiart")
     assert server.unexpected == []
+    check_expected(CASES / "oauth_refused", result, server.base)
     assert result.items == [] and result.cursors == {}
     (token_line,) = result.log_lines("http_401", "WARNING")
     assert "check DEVIANTART_CLIENT_ID / DEVIANTART_CLIENT_SECRET (set, but refused)" in token_line

@@ -280,7 +280,14 @@ class PlatformSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         await self.prepare()
-        for base_url, query in self.walk_targets():
+        targets = list(self.walk_targets())
+        if not targets:
+            self.count("nothing_to_crawl")
+            self.logger.warning(
+                "nothing to crawl: pass -a tags=... or set platforms.%s in config/sources.yaml",
+                self.name,
+            )
+        for base_url, query in targets:
             walk = Walk(base_url, query, self.cursor_key(base_url, query))
             yield self._listing(walk, None)
 
@@ -329,7 +336,11 @@ class PlatformSpider(scrapy.Spider):
             else:
                 yield from self._item(post, walk, response)
         if page.next_cursor and not reached_cutoff and walk.pages < self.max_pages:
-            yield self._listing(walk, page.next_cursor)
+            try:
+                yield self._listing(walk, page.next_cursor)
+            except SHAPE_ERRORS as error:
+                walk.failed = True
+                self.report("bad_next_page", response.url, f"{page.next_cursor!r}: {error}")
             return
         walk.listing_done = True
         yield from self._finish(walk)
