@@ -1,18 +1,29 @@
-"""Real servers for the alert tests, loaded with ``pytest_plugins``: aiosmtpd and a webhook
-receiver on 127.0.0.1 that checks every signature and answers with scripted statuses."""
+"""Real servers for the alert tests, loaded with ``pytest_plugins``: aiosmtpd (plain,
+STARTTLS with AUTH, implicit TLS) and a webhook receiver on 127.0.0.1 (HTTP or HTTPS) that
+checks every signature and answers with scripted statuses."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from artwatch.alerts.webhook import verify
 from artwatch.embedded import free_port
@@ -39,12 +50,8 @@ class Inbox:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+    with _smtp_server() as server:
+        yield server
 
 
 # webhooks ----------------------------------------------------------------------------------
@@ -93,15 +100,116 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
+@contextlib.contextmanager
+def _serve(state: Receiver, scheme: str, context: ssl.SSLContext | None) -> Iterator[Receiver]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/artwatch"
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    host = "localhost" if context is not None else "127.0.0.1"
+    state.url = f"{scheme}://{host}:{server.server_address[1]}/hooks/artwatch"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state
-    if state.hold is not None:
-        state.hold.set()
-    server.shutdown()
-    server.server_close()
+    try:
+        yield state
+    finally:
+        if state.hold is not None:
+            state.hold.set()
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with _serve(Receiver(), "http", None) as state:
+        yield state
+
+
+# TLS: a throw-away certificate for localhost and 127.0.0.1, trusted through SSL_CERT_FILE --
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls(certificate, monkeypatch) -> ssl.SSLContext:
+    """A server context; clients (ssl.create_default_context) trust it for this test."""
+    cert_path, key_path = certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+@pytest.fixture
+def https_receiver(tls) -> Iterator[Receiver]:
+    with _serve(Receiver(), "https", tls) as state:
+        yield state
+
+
+class Logins:
+    """aiosmtpd authenticator that accepts one user and remembers every attempt."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.expected = (user.encode(), password.encode())
+        self.attempts: list[tuple[bytes, bytes]] = []
+
+    def __call__(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        self.attempts.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == self.expected)
+
+
+@contextlib.contextmanager
+def _smtp_server(**options) -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_starttls(tls) -> Iterator[tuple[Inbox, int, Logins]]:
+    """STARTTLS offered, AUTH only after it, as a submission server on port 587 does."""
+    logins = Logins("ana", "p@ss:word/")
+    with _smtp_server(tls_context=tls, authenticator=logins, auth_require_tls=True) as (
+        inbox,
+        port,
+    ):
+        yield inbox, port, logins
+
+
+@pytest.fixture
+def smtps(tls) -> Iterator[tuple[Inbox, int]]:
+    with _smtp_server(ssl_context=tls, server_hostname="localhost") as server:
+        yield server

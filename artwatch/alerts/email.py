@@ -51,7 +51,10 @@ class EmailChannel:
         return cls(settings.smtp_url.get_secret_value(), settings.alert_from)
 
     def send(self, delivery: Delivery) -> None:
-        message = build_message(delivery, self.sender)
+        try:
+            message = build_message(delivery, self.sender)
+        except ValueError as error:  # an address or header the email package refuses
+            raise AlertError(f"cannot build the message: {error}", permanent=True) from None
         try:
             with self._connect() as smtp:
                 smtp.send_message(message)

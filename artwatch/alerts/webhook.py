@@ -76,13 +76,13 @@ class WebhookChannel:
 
     def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         try:
-            address = str(check_url(url, self.allow)[0])
+            addresses = [str(address) for address in check_url(url, self.allow)]
         except PrivateAddressError as error:
             raise AlertError(str(error), permanent=True) from None
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         pinned = PinnedHTTPS if parts.scheme == "https" else PinnedHTTP
-        connection = pinned(parts.hostname, parts.port, address=address, timeout=self.timeout)
+        connection = pinned(parts.hostname, parts.port, addresses=addresses, timeout=self.timeout)
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             response = connection.getresponse()
@@ -94,26 +94,37 @@ class WebhookChannel:
             connection.close()
 
 
-class PinnedHTTP(http.client.HTTPConnection):
-    """An HTTP connection to a pre-checked address; ``Host`` stays the URL's host."""
+def connect_any(addresses: Sequence[str], port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the first of the checked addresses that answers."""
+    error: OSError = OSError("no address to connect to")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as failure:
+            error = failure
+    raise error
 
-    def __init__(self, host: str, port: int | None, *, address: str, timeout: float):
+
+class PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to pre-checked addresses; ``Host`` stays the URL's host."""
+
+    def __init__(self, host: str, port: int | None, *, addresses: Sequence[str], timeout: float):
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = connect_any(self.addresses, self.port, self.timeout)
 
 
 class PinnedHTTPS(http.client.HTTPSConnection):
-    """HTTPS to a pre-checked address, verifying the certificate for the URL's host."""
+    """HTTPS to pre-checked addresses, verifying the certificate for the URL's host."""
 
-    def __init__(self, host: str, port: int | None, *, address: str, timeout: float):
+    def __init__(self, host: str, port: int | None, *, addresses: Sequence[str], timeout: float):
         super().__init__(host, port, timeout=timeout)
-        self.address = address
+        self.addresses = addresses
 
     def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
+        sock = connect_any(self.addresses, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
