@@ -4,11 +4,27 @@ hits, once, and a later enrollment must find its old posts by back-scan alone.""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from artwatch.portfolio import backscan, enroll
+from artwatch.settings import PROJECT_ROOT
 from crawler.spiders.mastodon import MastodonSpider
-from tests.crawlcase import EDITS, TAG, MastodonCase, crawl_settings, jpeg, png, portfolio_image
+from tests.crawlcase import (
+    EDITS,
+    TAG,
+    MastodonCase,
+    SlowReplayServer,
+    crawl_settings,
+    jpeg,
+    png,
+    portfolio_image,
+)
 from tests.replay import ReplayServer, run_spider
 
 SEEDS = {"a": 11, "b": 12, "c": 13, "d": 14, "late": 15}
@@ -103,3 +119,75 @@ def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(
     assert backscan(store, [late_id]) == 1
     [late_hit] = store.db.hits.find({"artwork_id": late_id})
     assert late_hit["post_id"] == world["late_post"]
+
+
+def scrapy_crawl(base: str, mongo_uri: str, db_name: str, log_path) -> subprocess.Popen:
+    """``scrapy crawl mastodon`` as the scheduler runs it: its own process (and group)."""
+    env = {
+        **os.environ,
+        "MONGODB_URI": mongo_uri,
+        "ARTWATCH_DB_NAME": db_name,
+        "ARTWATCH_ALLOW_PRIVATE_HOSTS": "127.0.0.1",
+    }
+    command = [sys.executable, "-m", "scrapy", "crawl", "mastodon", "-a", f"tags={TAG}"]
+    command += ["-a", f"base_url={base}", "-a", "max_pages=10"]
+    for setting in ("ROBOTSTXT_OBEY=False", "AUTOTHROTTLE_ENABLED=False", "DOWNLOAD_DELAY=0"):
+        command += ["-s", setting]
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(store, tmp_path):
+    artist_id = store.add_artist("Ana", "ana@example.org")
+    source = tmp_path / "work.png"
+    source.write_bytes(png(portfolio_image(21)))
+    [artwork_id] = enroll(store, artist_id, [str(source)]).added
+    case = MastodonCase()
+    copy = jpeg(EDITS["resize"](portfolio_image(21)))
+    expected = set()
+    for number in range(60):
+        if number % 6 == 0:
+            status = case.add_status([case.add_file(f"copy{number}.jpg", copy)])
+            expected.add(f"mastodon:{status}")
+        else:
+            image = portfolio_image(600 + number).resize((360, 270))
+            case.add_status([case.add_file(f"other{number}.jpg", jpeg(image))])
+    folder = case.write(tmp_path / "case")
+    log_path = tmp_path / "crawl.log"
+
+    with SlowReplayServer(folder, delay=0.25) as server:
+        process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
+        try:
+            wait_for(lambda: store.db.posts.count_documents({}) >= 8, 120, "posts being stored")
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    stored_before = store.db.posts.count_documents({})
+    assert 8 <= stored_before < 60, "the kill must land in the middle of the crawl"
+    assert store.db.cursors.count_documents({}) == 0, "the cursor moved past unstored posts"
+
+    with SlowReplayServer(folder, delay=0) as server:
+        process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
+        assert process.wait(180) == 0, log_path.read_text()[-3000:]
+
+    assert store.db.posts.count_documents({}) == 60
+    assert store.db.posts.count_documents({"processed_at": {"$ne": None}}) == 60
+    hits = list(store.db.hits.find({}, {"post_id": 1, "artwork_id": 1}))
+    assert sorted(h["post_id"] for h in hits) == sorted(expected)
+    assert {h["artwork_id"] for h in hits} == {artwork_id}
+    assert store.db.alerts.count_documents({}) == len(expected)
+    assert store.db.images.count_documents({}) == 51  # 50 unrelated + one copy, once
+    [cursor] = store.db.cursors.find()
+    assert cursor["value"] == str(1000 + 59)
+    [run] = store.db.runs.find({"status": "finished"})
+    assert run["finish_reason"] == "finished" and run["counts"]["posts"] == 60 - stored_before
