@@ -1,6 +1,6 @@
 """Safe, reduced-size decoding of untrusted image bytes into one canonical RGB picture.
 
-Everything the fingerprints need is computed at about ``WORK_SIDE`` pixels, so decoding at
+Everything the fingerprints need is computed at about ``WORK_AREA`` pixels, so decoding at
 full size is wasted work: JPEGs are decoded at 1/2, 1/4 or 1/8 scale (``draft``), other
 formats are shrunk with ``Image.reduce`` before resampling. The header is read first and an
 image whose pixel count exceeds ``MAX_PIXELS`` is refused before any pixel data is inflated,
@@ -17,9 +17,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines.errors import ImageRejected
 
-# Longest side of the working image every fingerprint is computed from; ORB on ~512 px keeps
-# enough keypoints for partial matches while staying a few milliseconds per image.
-WORK_SIDE = 512
+# Pixel area of the working image every fingerprint is computed from (512x512, whatever the
+# aspect): ORB at this size keeps enough keypoints for partial matches while staying a few
+# milliseconds per image. An area rather than a longest side, so a tall phone screenshot
+# keeps the artwork inside it at a usable size.
+WORK_AREA = 512 * 512
 # 50 MP is above any photo a platform serves (they re-encode to a few MP) and far below what
 # would hurt a worker: the decoded 512 px copy is what stays in memory, not the original.
 MAX_PIXELS = 50_000_000
@@ -56,7 +58,7 @@ def decode(data: bytes) -> Image.Image:
 
 
 def prepare(image: Image.Image) -> Image.Image:
-    """Return ``image`` as RGB, upright, composited on white, longest side <= WORK_SIDE.
+    """Return ``image`` as RGB, upright, composited on white, at most WORK_AREA pixels.
 
     Works on a lazily opened file (then the pixel limit is enforced before decoding and JPEGs
     are decoded at reduced scale) as well as on an already loaded picture. Only the first
@@ -80,11 +82,11 @@ def prepare(image: Image.Image) -> Image.Image:
 
 
 def _draft(image: Image.Image) -> None:
-    """Ask the JPEG decoder for the smallest DCT scale that is still >= WORK_SIDE."""
+    """Ask the JPEG decoder for the smallest DCT scale still at least the working size."""
     if image.format != "JPEG":  # after load() the tile list is empty and draft is a no-op
         return
     width, height = image.size
-    scale = WORK_SIDE / max(width, height)
+    scale = _scale(width, height)
     if scale < 0.5:
         image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
 
@@ -114,9 +116,13 @@ def _to_8bit_grey(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
 
 
+def _scale(width: int, height: int) -> float:
+    return (WORK_AREA / (width * height)) ** 0.5
+
+
 def _shrink(image: Image.Image) -> Image.Image:
     width, height = image.size
-    scale = WORK_SIDE / max(width, height)
+    scale = _scale(width, height)
     if scale >= 1:
         return image
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

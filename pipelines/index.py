@@ -160,6 +160,8 @@ class FeatureIndex:
     tables: ClassVar[int] = _TABLES
     bits: ClassVar[int] = _KEY_BITS
     bucket_cap: ClassVar[int] = 512
+    # Beyond this many descriptors a dense offsets table (8 MB per table) beats binary search.
+    dense_above: ClassVar[int] = 1 << _KEY_BITS
     _selection: ClassVar[np.ndarray] = np.random.default_rng(20240611).permuted(
         np.tile(np.arange(256), (_TABLES, 1)), axis=1
     )[:, :_KEY_BITS]
@@ -175,7 +177,7 @@ class FeatureIndex:
         for start in range(0, n, block):
             keys[:, start : start + block] = self.keys(self.descriptors[start : start + block]).T
         self._rows = np.empty((self.tables, n), dtype=np.int32)
-        dense = n > (1 << self.bits)
+        dense = n > self.dense_above
         self._offsets = np.empty((self.tables, (1 << self.bits) + 1), np.int64) if dense else None
         self._sorted = None if dense else np.empty((self.tables, n), dtype=np.int32)
         for t in range(self.tables):
