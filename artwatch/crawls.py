@@ -33,7 +33,7 @@ log = logging.getLogger("artwatch.crawls")
 
 # After SIGTERM Scrapy closes the spider (so the run's stats are written); a crawl still
 # alive this long afterwards is killed.
-KILL_AFTER_SECONDS = 10.0
+KILL_AFTER_SECONDS = 5.0
 # What a finished crawl's log line shows, in this order, when the run document has them.
 SUMMARY_KEYS = ("posts", "images", "hits", "dropped", "errors")
 

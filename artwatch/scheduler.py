@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -106,13 +107,24 @@ class SharedClientJobStore(MongoDBJobStore):
         pass
 
 
+class Scheduler(BackgroundScheduler):
+    """APScheduler's background scheduler, minus one last pass: ``shutdown()`` wakes the
+    loop once more and it would submit the jobs that fell due while paused to a closed
+    executor. Left alone they stay due in the store and run (coalesced) after a restart."""
+
+    def _process_jobs(self) -> float | None:
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()
+
+
 def build_scheduler(store: Store, workers: int) -> BackgroundScheduler:
     """A scheduler over the job store; ``workers`` threads run jobs (a crawl job only waits
     on its process, so one thread per source is cheap)."""
     jobstore = SharedClientJobStore(
         database=store.db.name, collection=JOBS_COLLECTION, client=store.client
     )
-    return BackgroundScheduler(
+    return Scheduler(
         jobstores={"default": jobstore},
         executors={"default": ThreadPoolExecutor(max_workers=workers)},
         job_defaults={
@@ -202,16 +214,16 @@ def last_run(store: Store, source: str) -> dict[str, Any] | None:
     run = store.db.runs.find_one({"source": source}, sort=[("started_at", -1)])
     if run is None:
         return None
-    stats = run.get("stats") or {}
+    counts = dict(run.get("counts") or {})
     return {
         "id": str(run["_id"]),
         "status": run.get("status"),
-        "finish_reason": run.get("finish_reason") or stats.get("finish_reason"),
+        "finish_reason": run.get("finish_reason"),
         "exit_code": run.get("exit_code"),
         "started_at": run.get("started_at"),
         "finished_at": run.get("finished_at"),
-        "counts": run.get("counts") or {},
-        "errors": stats.get("log_count/ERROR", 0),
+        "counts": counts,
+        "errors": counts.pop("errors", None),
         "log_path": run.get("log_path"),
     }
 

@@ -1,0 +1,143 @@
+"""The scheduler's jobs on the real database: kept across restarts, reconciled with the
+config, run by the real scheduler; ``artwatch crawl`` and ``artwatch status`` on top."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from artwatch import scheduler as jobs
+from artwatch.settings import Sources
+from pipelines.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sources(**overrides: dict) -> Sources:
+    configured = {
+        "mastodon-hourly": {"spider": "mastodon", "schedule": {"interval_minutes": 60}},
+        "rss-cron": {"spider": "rss", "schedule": {"cron": "15 */2 * * *"}},
+    }
+    configured.update(overrides)
+    listed = [{"name": name, **source} for name, source in configured.items() if source]
+    return Sources.model_validate({"sources": listed})
+
+
+def start(store: Store, config: Sources) -> tuple[jobs.Scheduler, dict[str, str]]:
+    scheduler = jobs.build_scheduler(store, workers=2)
+    scheduler.start(paused=True)
+    return scheduler, jobs.sync_jobs(scheduler, config)
+
+
+def test_next_run_times_survive_a_restart(store: Store) -> None:
+    scheduler, changes = start(store, sources())
+    assert set(changes.values()) == {"added"}
+    before = jobs.next_run_times(store)
+    scheduler.shutdown()
+    assert set(before) == {
+        "source:mastodon-hourly",
+        "source:rss-cron",
+        jobs.DISPATCH_JOB_ID,
+        jobs.DIGEST_JOB_ID,
+    }
+    assert all(when is not None and when > datetime.now(UTC) for when in before.values())
+
+    scheduler, changes = start(store, sources())
+    try:
+        assert set(changes.values()) == {"kept"}
+        assert jobs.next_run_times(store) == before
+        assert (
+            scheduler.get_job("source:mastodon-hourly").next_run_time
+            == before["source:mastodon-hourly"]
+        )
+    finally:
+        scheduler.shutdown()
+
+
+def test_sync_replaces_changed_schedules_and_removes_dropped_sources(store: Store) -> None:
+    scheduler, _ = start(store, sources())
+    before = jobs.next_run_times(store)
+    scheduler.shutdown()
+
+    disabled = {"spider": "rss", "schedule": {"cron": "15 */2 * * *"}, "enabled": False}
+    changed = sources(
+        **{"mastodon-hourly": {"spider": "mastodon", "schedule": {"interval_minutes": 5}}},
+        **{"rss-cron": disabled},
+    )
+    scheduler, changes = start(store, changed)
+    scheduler.shutdown()
+    assert changes["source:mastodon-hourly"] == "replaced"
+    assert changes["source:rss-cron"] == "removed"
+    after = jobs.next_run_times(store)
+    assert "source:rss-cron" not in after
+    assert after["source:mastodon-hourly"] < before["source:mastodon-hourly"]
+
+
+def test_a_due_job_runs_through_the_scheduler(store: Store) -> None:
+    ran = threading.Event()
+    jobs.install(jobs.Runtime(store, runner=None, sources=sources(), dispatch=ran.set))
+    scheduler, _ = start(store, sources())
+    try:
+        scheduler.modify_job(jobs.DISPATCH_JOB_ID, next_run_time=datetime.now(UTC))
+        scheduler.resume()
+        assert ran.wait(30), "the dispatch job did not run"
+    finally:
+        scheduler.shutdown()
+        jobs.install(None)
+    # After running, the stored next run is a full interval ahead again.
+    assert jobs.next_run_times(store)[jobs.DISPATCH_JOB_ID] > datetime.now(UTC)
+
+
+def test_crawl_command_records_a_crash_and_status_shows_it(
+    tmp_path: Path, mongo_uri: str, db_name: str, store: Store
+) -> None:
+    config = {"sources": [{"name": "quick", "spider": "mastodon",
+                           "schedule": {"interval_minutes": 60}}]}  # fmt: skip
+    (tmp_path / "sources.yaml").write_text(json.dumps(config))
+    env = dict(
+        os.environ,
+        MONGODB_URI=mongo_uri,
+        ARTWATCH_DB_NAME=db_name,
+        ARTWATCH_DATA_DIR=str(tmp_path / "data"),
+        ARTWATCH_SOURCES=str(tmp_path / "sources.yaml"),
+    )
+    command = [sys.executable, "-m", "artwatch"]
+    crawl = subprocess.run(
+        [*command, "crawl", "mastodon", "-a", "base_url=nowhere", "--source", "quick"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert crawl.returncode == 1, crawl.stderr
+    assert "failed (exit code 1)" in crawl.stdout
+
+    run = store.db.runs.find_one({"source": "quick"})
+    assert (run["status"], run["exit_code"]) == ("failed", 1)
+    assert Path(run["log_path"]).parent == tmp_path / "data" / "logs"
+    assert "base_url='nowhere'" in Path(run["log_path"]).read_text()
+
+    status = subprocess.run(
+        [*command, "status", "--json"], env=env, cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert status.returncode == 0, status.stderr
+    (source,) = json.loads(status.stdout)["sources"]
+    assert source["source"] == "quick" and source["next_run"] is None
+    assert source["last_run"]["status"] == "failed"
+    assert source["last_run"]["exit_code"] == 1
+
+
+def test_crawl_command_rejects_bad_arguments(tmp_path: Path, mongo_uri: str) -> None:
+    env = dict(os.environ, MONGODB_URI=mongo_uri, ARTWATCH_DATA_DIR=str(tmp_path))
+    for args, message in (
+        (["crawl", "myspace"], "unknown spider 'myspace'"),
+        (["crawl", "mastodon", "-a", "tags"], "-a 'tags': expected key=value"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "artwatch", *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert message in result.stderr
