@@ -1,6 +1,13 @@
 """The item every spider yields; its fields are a public contract (DESIGN.md, Spiders)."""
 
+import base64
+
 import scrapy
+
+
+def _base64(value: bytes | None) -> str | None:
+    """Feed exports (``-O out.jsonl``) cannot hold bytes: the PNG goes out as base64 text."""
+    return base64.b64encode(value).decode("ascii") if value else None
 
 
 class PostItem(scrapy.Item):
@@ -18,7 +25,8 @@ class PostItem(scrapy.Item):
     query = scrapy.Field()  # the tag (or feed, subreddit) that found it
     instance = scrapy.Field()  # the host crawled, e.g. mastodon.social
     extra = scrapy.Field()  # platform-specific evidence: prompt, model resources, ...
-    screenshot = scrapy.Field()  # PNG of the post page, for spiders that render with a browser
+    # PNG of the post page, for spiders that render with a browser; base64 in feed exports.
+    screenshot = scrapy.Field(serializer=_base64)
     cursor_key = scrapy.Field()  # "<platform>:<instance>:<query>": the walk that found it
 
 

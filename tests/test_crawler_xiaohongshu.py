@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from io import BytesIO
 from urllib.parse import unquote
 
 import pytest
+from scrapy.exporters import JsonLinesItemExporter
 
+from crawler.items import PostItem
 from crawler.spiders.xiaohongshu import XiaohongshuSpider, note_from_state
 from tests.replay import FIXTURES, ReplayServer, check_expected, run_spider
 
@@ -121,3 +126,11 @@ def test_initial_state_with_javascript_undefined_is_read():
     assert note["imageList"][0]["traceId"] is None
     assert note_from_state(html, NOTE_B) is None
     assert note_from_state("<html></html>", NOTE_A) is None
+
+
+def test_feed_export_writes_the_screenshot_as_base64():
+    png = (CASES / "search" / "a-1.png").read_bytes()
+    buffer = BytesIO()
+    JsonLinesItemExporter(buffer).export_item(PostItem(post_id=NOTE_A, screenshot=png))
+    exported = json.loads(buffer.getvalue())
+    assert base64.b64decode(exported["screenshot"]) == png
