@@ -74,3 +74,13 @@ def test_public_feed_needs_no_session_and_stops_at_max_pages():
     assert len(result.items) == 2
     assert {item["query"] for item in result.items} == {FEED}
     assert list(result.cursors.values()) == ["2025-05-19T17:05:19.920Z"]
+
+
+def test_an_unreachable_login_server_is_reported_without_a_traceback():
+    settings = {**_settings(CREDENTIALS), "RETRY_ENABLED": False}
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    result = run_spider(BlueskySpider, settings, base_url="http://127.0.0.1:1", tags="aiart")
+    assert result.stats["artwatch/bluesky/bad_response/network"] == 1
+    assert result.stats["finish_reason"] == "finished"
+    assert result.log_lines("the login failed", "WARNING")
+    assert not result.log_lines("TRACEBACK")

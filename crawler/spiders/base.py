@@ -166,12 +166,14 @@ class PlatformSpider(scrapy.Spider):
         base_url: str | None = None,
         max_pages: str | int | None = None,
         since: str | None = None,
+        feeds: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
         self.cursors: dict[str, str] = {}
         self.tags_arg = _split_tags(tags) if tags is not None else None
-        self.base_url_arg = _check_base_url(base_url) if base_url else None
+        self.feeds_arg = [f.strip() for f in feeds.split(",") if f.strip()] if feeds else None
+        self.base_url_arg = _check_base_url(base_url) if base_url is not None else None
         self.max_pages = _parse_max_pages(max_pages, self.default_max_pages)
         self.since = _parse_since(since)
         self._logged_kinds: set[str] = set()
@@ -206,6 +208,13 @@ class PlatformSpider(scrapy.Spider):
         if self.tags_arg is not None:
             return self.tags_arg
         return _split_tags(",".join(self.platform_config.get("tags") or ()))
+
+    @property
+    def feeds(self) -> list[str]:
+        """Feed URLs or URIs for spiders that read feeds: the ``feeds`` argument or config."""
+        if self.feeds_arg is not None:
+            return self.feeds_arg
+        return list(self.platform_config.get("feeds") or ())
 
     @property
     def base_urls(self) -> list[str]:
@@ -243,9 +252,14 @@ class PlatformSpider(scrapy.Spider):
 
     # -- helpers for platform modules -------------------------------------------------------
 
-    async def fetch(self, request: scrapy.Request) -> Response:
-        """Download one request outside the crawl graph (a login, a token)."""
-        return await self.crawler.engine.download_async(request)
+    async def fetch(self, request: scrapy.Request) -> Response | None:
+        """Download one request outside the crawl graph (a login, a token); any status comes
+        back as a response, a network failure is reported and gives None."""
+        try:
+            return await self.crawler.engine.download_async(request)
+        except Exception as error:  # DNS, refused, timeout...: the crawl goes on without it
+            self.report("network", request.url, f"{type(error).__name__}: {error}")
+            return None
 
     def json(self, response: Response) -> Any:
         """The JSON body, or BadResponse naming what came instead."""

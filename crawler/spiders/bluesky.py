@@ -32,9 +32,8 @@ class BlueskySpider(PlatformSpider):
     default_base_url = "https://bsky.social"
     credential_names = CREDENTIALS
 
-    def __init__(self, *args: Any, feeds: str | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.feeds_arg = [f.strip() for f in feeds.split(",") if f.strip()] if feeds else None
         self.access_jwt: str | None = None
 
     @property
@@ -45,20 +44,18 @@ class BlueskySpider(PlatformSpider):
             return [PUBLIC_APPVIEW]
         return urls
 
-    @property
-    def feeds(self) -> list[str]:
-        if self.feeds_arg is not None:
-            return self.feeds_arg
-        return list(self.platform_config.get("feeds") or ())
-
     def queries(self) -> list[str]:
-        return self.tags if self.access_jwt else self.feeds
+        # A session searches tags and may read feeds too; without one only feeds answer.
+        return [*self.tags, *self.feeds] if self.access_jwt else self.feeds
 
     async def prepare(self) -> None:
         handle, password = (self.credential(name) for name in CREDENTIALS)
         if handle and password:
             await self._login(handle, password)
         if self.access_jwt or self.feeds:
+            return
+        if handle and password:
+            self.logger.warning("no session (the login failed, see above) and no public feeds")
             return
         self.count("bad_response/missing_credentials")
         self.logger.warning(
@@ -78,6 +75,8 @@ class BlueskySpider(PlatformSpider):
             meta={**self.api_meta, "handle_httpstatus_all": True},
         )
         response = await self.fetch(request)
+        if response is None:
+            return
         if response.status != 200:
             self.report(f"http_{response.status}", url, self._status_message(response.status))
             return

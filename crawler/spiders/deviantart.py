@@ -62,6 +62,8 @@ class DeviantartSpider(PlatformSpider):
         )
         response = await self.fetch(request)
         try:
+            if response is None:
+                return
             if response.status != 200:
                 message = self._status_message(response.status) + "; using the RSS feed instead"
                 self.report(f"http_{response.status}", url, message)

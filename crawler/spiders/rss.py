@@ -26,16 +26,6 @@ class RssSpider(PlatformSpider):
     name = "rss"
     default_base_url = "https://mastodon.social"
 
-    def __init__(self, *args: Any, feeds: str | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.feeds_arg = [f.strip() for f in feeds.split(",") if f.strip()] if feeds else None
-
-    @property
-    def feeds(self) -> list[str]:
-        if self.feeds_arg is not None:
-            return self.feeds_arg
-        return list(self.platform_config.get("feeds") or ())
-
     def walk_targets(self):
         for feed in self.feeds:
             parts = urlsplit(feed)
