@@ -6,15 +6,25 @@ after navigation: it waits until the page shows either content or a wall (login,
 optionally scrolls for more results, and takes the PNG screenshot that becomes the post's
 evidence. The result lands in ``response.meta["playwright_page_methods"][0].result`` as a
 ``Rendered``; the page itself is closed by scrapy-playwright, so nothing leaks.
+
+``python -m crawler.browser URL PATH`` opens URL in a visible Chromium so a person can log in,
+then saves that session as a Playwright storage-state file (cookies and local storage) for
+``XHS_STORAGE_STATE``. The file is a live login: it is written readable by its owner only.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 from scrapy_playwright.page import PageMethod
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
@@ -113,3 +123,42 @@ def render_meta(
 def rendered(meta: dict[str, Any]) -> Rendered:
     """The ``Rendered`` result of a request built with ``render_meta``."""
     return meta["playwright_page_methods"][0].result
+
+
+def _ask() -> None:
+    input("Log in in the browser window, then press Enter here to save the session... ")
+
+
+def save_storage_state(
+    url: str, path: Path, *, headless: bool = False, wait: Callable[[], object] = _ask
+) -> Path:
+    """Open ``url`` in Chromium, wait for the person to log in, save the session to ``path``."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**{**CHROMIUM_LAUNCH_OPTIONS, "headless": headless})
+        context = browser.new_context()
+        context.new_page().goto(url)
+        wait()
+        state = context.storage_state()
+        browser.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # also when the file existed with a wider mode
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        json.dump(state, file)
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m crawler.browser",
+        description="Log in to a site in Chromium and save the session for ArtWatch.",
+    )
+    parser.add_argument("url", help="e.g. https://www.xiaohongshu.com")
+    parser.add_argument("path", type=Path, help="where to write the storage state (JSON)")
+    args = parser.parse_args(argv)
+    saved = save_storage_state(args.url, args.path)
+    print(f"Saved. Set XHS_STORAGE_STATE={saved.resolve()} (keep this file private).")
+
+
+if __name__ == "__main__":
+    main()

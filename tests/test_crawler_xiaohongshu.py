@@ -10,8 +10,9 @@ from urllib.parse import unquote
 import pytest
 from scrapy.exporters import JsonLinesItemExporter
 
+from crawler.browser import save_storage_state
 from crawler.items import PostItem
-from crawler.spiders.xiaohongshu import XiaohongshuSpider, note_from_state
+from crawler.spiders.xiaohongshu import XiaohongshuSpider, note_from_state, storage_state_problem
 from tests.replay import FIXTURES, ReplayServer, check_expected, run_spider
 
 CASES = FIXTURES / "xiaohongshu"
@@ -134,3 +135,24 @@ def test_feed_export_writes_the_screenshot_as_base64():
     JsonLinesItemExporter(buffer).export_item(PostItem(post_id=NOTE_A, screenshot=png))
     exported = json.loads(buffer.getvalue())
     assert base64.b64decode(exported["screenshot"]) == png
+
+
+def test_saved_login_session_is_private_and_accepted_by_the_spider(tmp_path):
+    case = tmp_path / "login"
+    case.mkdir()
+    page = "<html><head><link rel='icon' href='data:,'></head><body>logged in</body></html>"
+    cookie = "web_session=fresh-login; Path=/; HttpOnly"
+    entry = {"method": "GET", "path": "/", "body": page}
+    entry["headers"] = {"Content-Type": "text/html", "Set-Cookie": cookie}
+    (case / "index.json").write_text(json.dumps([entry]), encoding="utf-8")
+    target = tmp_path / "state" / "xhs.json"
+    target.parent.mkdir()
+    target.write_text("{}", encoding="utf-8")
+    target.chmod(0o644)
+    with ReplayServer(case) as server:
+        saved = save_storage_state(f"{server.base}/", target, headless=True, wait=lambda: None)
+    assert server.unexpected == []
+    cookies = json.loads(saved.read_text(encoding="utf-8"))["cookies"]
+    assert [(c["name"], c["value"]) for c in cookies] == [("web_session", "fresh-login")]
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert storage_state_problem(str(saved)) is None

@@ -72,7 +72,7 @@ class XiaohongshuSpider(PlatformSpider):
 
     async def prepare(self) -> None:
         state = self.credential("XHS_STORAGE_STATE")
-        problem = _storage_state_problem(state)
+        problem = storage_state_problem(state)
         if problem:
             self.count("missing_credentials")
             self.logger.error(
@@ -214,7 +214,8 @@ def _user_id(href: str) -> str:
     return path.rsplit("/", 1)[-1] if path.startswith("/user/profile/") else ""
 
 
-def _storage_state_problem(path: str | None) -> str | None:
+def storage_state_problem(path: str | None) -> str | None:
+    """Why ``path`` cannot serve as a logged-in session (naming XHS_STORAGE_STATE), or None."""
     if not path:
         return "XHS_STORAGE_STATE is not set"
     try:
