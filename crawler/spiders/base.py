@@ -83,7 +83,6 @@ class Walk:
     pending: int = 0
     listing_done: bool = False
     failed: bool = False
-    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def instance(self) -> str:
@@ -252,11 +251,15 @@ class PlatformSpider(scrapy.Spider):
 
     # -- helpers for platform modules -------------------------------------------------------
 
-    async def fetch(self, request: scrapy.Request) -> Response | None:
-        """Download one request outside the crawl graph (a login, a token); any status comes
-        back as a response, a network failure is reported and gives None."""
+    async def fetch(self, request: scrapy.Request) -> Response:
+        """Download one request outside the crawl graph (a login, a token); any HTTP status
+        comes back as a response, a network failure raises."""
+        return await self.crawler.engine.download_async(request)
+
+    async def try_fetch(self, request: scrapy.Request) -> Response | None:
+        """Like ``fetch``, but a network failure is counted, logged and gives None."""
         try:
-            return await self.crawler.engine.download_async(request)
+            return await self.fetch(request)
         except Exception as error:  # DNS, refused, timeout...: the crawl goes on without it
             self.report("network", request.url, f"{type(error).__name__}: {error}")
             return None
@@ -391,13 +394,11 @@ class PlatformSpider(scrapy.Spider):
             yield from self._item(completed, walk, response)
         yield from self._finish(walk)
 
-    def _on_detail_error(self, failure: Failure) -> Iterator[Any]:
+    def _on_detail_error(self, failure: Failure) -> None:
         walk = failure.request.cb_kwargs["walk"]
         walk.pending -= 1
-        walk.failed = True
+        walk.failed = True  # so no cursor: the next run sees this post again
         self._report_failure(failure)
-        # The walk failed, so _finish yields nothing; kept for symmetry of the bookkeeping.
-        yield from self._finish(walk)
 
     def _report_failure(self, failure: Failure) -> None:
         url = failure.request.url

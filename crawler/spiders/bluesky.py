@@ -74,7 +74,7 @@ class BlueskySpider(PlatformSpider):
             headers={"Content-Type": "application/json"},
             meta={**self.api_meta, "handle_httpstatus_all": True},
         )
-        response = await self.fetch(request)
+        response = await self.try_fetch(request)
         if response is None:
             return
         if response.status != 200:

@@ -60,7 +60,7 @@ class DeviantartSpider(PlatformSpider):
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             meta={**self.api_meta, "handle_httpstatus_all": True},
         )
-        response = await self.fetch(request)
+        response = await self.try_fetch(request)
         try:
             if response is None:
                 return
