@@ -72,6 +72,23 @@ def test_browser_sends_the_stored_session_and_opens_each_note_once(search):
     )
 
 
+def test_since_skips_older_notes_by_their_id_without_opening_them():
+    with ReplayServer(CASES / "search") as server:
+        result = run_spider(
+            XiaohongshuSpider,
+            LOGGED_IN,
+            tags="AI绘画",
+            max_pages="2",
+            since="2024-03-12",
+            base_url=server.base,
+        )
+    assert server.unexpected == []
+    # C's id says 2024-03-11: cut on the search page. B (a video) is opened and skipped.
+    assert [item["post_id"] for item in result.items] == [NOTE_A]
+    assert not [p for p in _pages(server) if NOTE_C in p]
+    assert result.stats["artwatch/xiaohongshu/posts_older_than_cutoff"] == 1
+
+
 def test_login_wall_stops_the_crawl_and_says_why():
     with ReplayServer(CASES / "login_wall") as server:
         result = run_spider(XiaohongshuSpider, LOGGED_IN, tags="AI绘画", base_url=server.base)
@@ -98,26 +115,31 @@ def test_captcha_status_on_a_note_stops_without_retrying():
     assert len(set(notes)) == len(notes)
 
 
-@pytest.mark.parametrize(
-    ("state", "problem"),
-    [
-        ({}, "XHS_STORAGE_STATE is not set"),
-        ({"XHS_STORAGE_STATE": "/nonexistent/state.json"}, "does not exist"),
-        ({"XHS_STORAGE_STATE": str(CASES / "search" / "note_a.html")}, "not readable JSON"),
-    ],
-)
-def test_without_a_usable_storage_state_nothing_is_requested(state, problem):
+def test_without_a_storage_state_nothing_is_requested():
     with ReplayServer(CASES / "search") as server:
-        result = run_spider(
-            XiaohongshuSpider,
-            {"ARTWATCH_CREDENTIALS": state},
-            tags="AI绘画",
-            base_url=server.base,
-        )
+        result = run_spider(XiaohongshuSpider, tags="AI绘画", base_url=server.base)
     assert server.requests == []
     assert result.stats["finish_reason"] == "missing_credentials"
     assert result.artwatch_stats() == {"artwatch/xiaohongshu/missing_credentials": 1}
-    assert result.log_lines(problem)
+    assert result.log_lines("XHS_STORAGE_STATE is not set")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        (None, "XHS_STORAGE_STATE is not set"),
+        ("/nonexistent/state.json", "does not exist"),
+        (str(CASES / "search" / "note_a.html"), "is not readable JSON"),
+        (str(CASES / "search" / "index.json"), "is not a Playwright storage state"),
+        (str(STORAGE_STATE), None),
+    ],
+)
+def test_storage_state_problems_are_named(path, problem):
+    found = storage_state_problem(path)
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found
 
 
 def test_initial_state_with_javascript_undefined_is_read():

@@ -60,7 +60,7 @@ class PixivSpider(PlatformSpider):
         section = body.get("illust") or body.get("illustManga") or {}
         entries = [e for e in section.get("data") or () if isinstance(e, dict) and e.get("id")]
         page = int(parse_qs(urlsplit(response.url).query).get("p", ["1"])[0])
-        last = -(-int(section.get("total") or 0) // PAGE_SIZE)
+        last = int(section.get("lastPage") or -(-int(section.get("total") or 0) // PAGE_SIZE))
         more = entries and page < last
         return Page(entries, str(page + 1) if more else None)
 
