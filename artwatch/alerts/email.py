@@ -11,6 +11,7 @@ permanent for that alert alone.
 
 from __future__ import annotations
 
+import functools
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -71,15 +72,18 @@ class EmailChannel:
                 f"SMTP server {self.host}:{self.port} unreachable: {error}"
             ) from None
 
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context()  # loading the CA store is slow: once per channel
+
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
         if self.scheme == "smtps":
-            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.tls)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             smtp.ehlo()
             if smtp.has_extn("starttls"):
-                smtp.starttls(context=context)
+                smtp.starttls(context=self.tls)
                 smtp.ehlo()
         if self.username:
             smtp.login(self.username, self.password)

@@ -13,11 +13,13 @@ other status, a timeout or a refused connection is retried.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import http.client
 import json
 import socket
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -56,6 +58,10 @@ class WebhookChannel:
         self.allow = tuple(allow)
         self.timeout = timeout
 
+    @functools.cached_property
+    def tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context()  # loading the CA store is slow: once per channel
+
     def send(self, delivery: Delivery) -> None:
         url = delivery.artist.get("webhook_url")
         secret = delivery.artist.get("webhook_secret")
@@ -81,8 +87,12 @@ class WebhookChannel:
             raise AlertError(str(error), permanent=True) from None
         parts = urlsplit(url)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        pinned = PinnedHTTPS if parts.scheme == "https" else PinnedHTTP
-        connection = pinned(parts.hostname, parts.port, addresses=addresses, timeout=self.timeout)
+        if parts.scheme == "https":
+            connection: http.client.HTTPConnection = PinnedHTTPS(
+                parts.hostname, parts.port, addresses, self.timeout, context=self.tls
+            )
+        else:
+            connection = PinnedHTTP(parts.hostname, parts.port, addresses, self.timeout)
         try:
             connection.request("POST", path, body=body, headers=dict(headers))
             response = connection.getresponse()
@@ -108,7 +118,7 @@ def connect_any(addresses: Sequence[str], port: int, timeout: float) -> socket.s
 class PinnedHTTP(http.client.HTTPConnection):
     """An HTTP connection to pre-checked addresses; ``Host`` stays the URL's host."""
 
-    def __init__(self, host: str, port: int | None, *, addresses: Sequence[str], timeout: float):
+    def __init__(self, host: str, port: int | None, addresses: Sequence[str], timeout: float):
         super().__init__(host, port, timeout=timeout)
         self.addresses = addresses
 
@@ -119,8 +129,16 @@ class PinnedHTTP(http.client.HTTPConnection):
 class PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to pre-checked addresses, verifying the certificate for the URL's host."""
 
-    def __init__(self, host: str, port: int | None, *, addresses: Sequence[str], timeout: float):
-        super().__init__(host, port, timeout=timeout)
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        addresses: Sequence[str],
+        timeout: float,
+        *,
+        context: ssl.SSLContext,
+    ):
+        super().__init__(host, port, timeout=timeout, context=context)
         self.addresses = addresses
 
     def connect(self) -> None:
