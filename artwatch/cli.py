@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import Progress
 
-from artwatch import portfolio, service
+from artwatch import demo, portfolio, service
 from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
 from artwatch.output import console, print_json, print_table
@@ -32,6 +32,7 @@ app.add_typer(alerts_cli.app, name="alerts")
 artist_app.command("set")(alerts_cli.artist_set)
 app.command("crawl")(service.crawl_command)
 app.command("run")(service.run_command)
+app.command("demo")(demo.demo_command)
 
 
 @app.callback()

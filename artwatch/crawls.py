@@ -94,9 +94,15 @@ def crawl_environment(settings: Settings, mongodb_uri: str) -> dict[str, str]:
 class CrawlRunner:
     """Starts crawls, keeps track of the running ones, and stops them all on shutdown."""
 
-    def __init__(self, store: Store, settings: Settings, mongodb_uri: str):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        mongodb_uri: str,
+        extra_env: Mapping[str, str] | None = None,
+    ):
         self.store = store
-        self.env = crawl_environment(settings, mongodb_uri)
+        self.env = {**crawl_environment(settings, mongodb_uri), **(extra_env or {})}
         self.log_dir = Path(settings.artwatch_data_dir).resolve() / "logs"
         self._lock = threading.Lock()
         self._running: dict[str, subprocess.Popen] = {}

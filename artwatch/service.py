@@ -15,9 +15,12 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.base import BaseScheduler
 
 from artwatch import scheduler as jobs
 from artwatch.alerts import dispatch
@@ -98,6 +101,29 @@ def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
             scheduler.shutdown(wait=True)
             jobs.install(None)
     log.info("artwatch run: stopped")
+
+
+def run_now(scheduler: BaseScheduler, job_ids: list[str], timeout: float) -> dict[str, str]:
+    """Make ``job_ids`` due now, let the scheduler run each once, pause it again; returns job
+    id -> "ok" or what went wrong (a job that did not run within ``timeout`` is missing)."""
+    outcomes: dict[str, str] = {}
+    all_done = threading.Event()
+
+    def record(event: JobExecutionEvent) -> None:
+        if event.job_id in job_ids:
+            outcomes[event.job_id] = "ok" if event.exception is None else repr(event.exception)
+            if len(outcomes) == len(job_ids):
+                all_done.set()
+
+    scheduler.add_listener(record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    now = datetime.now(UTC)
+    for job_id in job_ids:
+        scheduler.modify_job(job_id, next_run_time=now)
+    scheduler.resume()
+    all_done.wait(timeout)
+    scheduler.pause()
+    scheduler.remove_listener(record)
+    return dict(outcomes)
 
 
 def run_command() -> None:
