@@ -93,6 +93,13 @@ class Settings(BaseSettings):
             raise ValueError("expected a URI starting with mongodb:// or mongodb+srv://")
         return uri
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("expected smtp://user:pass@host:port or smtps://user:pass@host:port")
+        return url
+
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

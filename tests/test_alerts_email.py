@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pydantic import ValidationError
+
+from artwatch.alerts.email import EmailChannel
+from artwatch.settings import Settings
 from tests.alerts_support import (
     PUBLIC_URL,
     add_artist,
@@ -105,3 +110,11 @@ def test_without_smtp_url_email_alerts_wait_and_webhooks_still_go(store, receive
     assert dispatcher(store, None).run_pass() == {"sent": 1}
     assert len(receiver.deliveries) == 1
     assert sorted(statuses(store).values()) == ["pending", "sent"]
+
+
+def test_smtp_url_is_checked_at_start_up():
+    with pytest.raises(ValidationError, match="smtps://"):
+        Settings(smtp_url="mail.example:25")
+    assert EmailChannel.from_settings(Settings(smtp_url="")) is None
+    channel = EmailChannel.from_settings(Settings(smtp_url="smtps://a%40b:pw@mail.example"))
+    assert (channel.host, channel.port, channel.username) == ("mail.example", 465, "a@b")
