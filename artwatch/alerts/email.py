@@ -65,8 +65,8 @@ class EmailChannel:
             raise AlertError(f"recipient refused: {error.recipients}", permanent=True) from None
         except smtplib.SMTPResponseException as error:
             permanent = 500 <= error.smtp_code < 600
-            message = f"SMTP {error.smtp_code}: {error.smtp_error!r}"
-            raise AlertError(message, permanent=permanent) from None
+            detail = f"SMTP {error.smtp_code}: {error.smtp_error!r}"
+            raise AlertError(detail, permanent=permanent) from None
         except (OSError, smtplib.SMTPException) as error:
             raise ChannelUnavailable(
                 f"SMTP server {self.host}:{self.port} unreachable: {error}"
@@ -81,12 +81,17 @@ class EmailChannel:
             smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.tls)
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            smtp.ehlo()
-            if smtp.has_extn("starttls"):
-                smtp.starttls(context=self.tls)
+        try:
+            if self.scheme == "smtp":
                 smtp.ehlo()
-        if self.username:
-            smtp.login(self.username, self.password)
+                if smtp.has_extn("starttls"):
+                    smtp.starttls(context=self.tls)
+                    smtp.ehlo()
+            if self.username:
+                smtp.login(self.username, self.password)
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
 
