@@ -6,9 +6,10 @@ epoch seconds or an ISO time), caps it at ``ARTWATCH_RATELIMIT_MAX_WAIT`` second
 by default; the tests use about one), sleeps without blocking the reactor, and retries up to
 ``ARTWATCH_RATELIMIT_RETRIES`` times. A successful answer that reports
 ``x-ratelimit-remaining: 0`` (or ``RateLimit-Remaining: 0``) pauses the same way before the
-next request goes out. Every wait is counted under ``artwatch/ratelimit/...``. It sits just
-above Scrapy's RetryMiddleware, so 503 is not in RETRY_HTTP_CODES: a blind immediate retry
-is what a 503 asks us not to do.
+next request goes out; below ``LOW_REMAINING`` each answer waits ``reset / remaining``, which
+spreads what is left of the window over the time until it resets. Every wait is counted
+under ``artwatch/ratelimit/...``. It sits just above Scrapy's RetryMiddleware, so 503 is not
+in RETRY_HTTP_CODES: a blind immediate retry is what a 503 asks us not to do.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from scrapy.utils.asyncio import sleep
 logger = logging.getLogger(__name__)
 
 RATE_LIMITED = (429, 503)
+# Fewer requests left in the window than this: pace them out instead of spending them at once.
+LOW_REMAINING = 10
 # Values above this are epoch timestamps, below it a number of seconds to wait.
 _EPOCH_THRESHOLD = 1_000_000_000
 
@@ -81,14 +84,20 @@ class RateLimitRetryMiddleware:
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if response.status in RATE_LIMITED:
             return await self._retry(request, response)
-        remaining = response.headers.get("X-RateLimit-Remaining") or response.headers.get(
-            "RateLimit-Remaining"
+        remaining = _as_float(
+            response.headers.get("X-RateLimit-Remaining")
+            or response.headers.get("RateLimit-Remaining")
         )
-        if remaining is not None and _is_exhausted(remaining):
+        if remaining is not None and remaining < 1:
             wait = self._capped(wait_seconds(response))
             if wait > 0:
                 self.stats.inc_value("artwatch/ratelimit/window_exhausted")
                 await self._sleep(wait)
+        elif remaining is not None and remaining < LOW_REMAINING:
+            reset = wait_seconds(response)
+            if reset:
+                self.stats.inc_value("artwatch/ratelimit/window_low")
+                await self._sleep(self._capped(reset / remaining))
         return response
 
     async def _retry(self, request: Request, response: Response) -> Request | Response:
@@ -122,8 +131,8 @@ class RateLimitRetryMiddleware:
         await sleep(seconds)
 
 
-def _is_exhausted(raw: bytes) -> bool:
+def _as_float(raw: bytes | None) -> float | None:
     try:
-        return float(raw.decode("latin-1")) < 1
+        return float(raw.decode("latin-1")) if raw is not None else None
     except ValueError:
-        return False
+        return None

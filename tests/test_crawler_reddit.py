@@ -35,6 +35,8 @@ def test_matches_expected_and_every_bad_subreddit_is_counted(crawl):
     for kind in ("http_403", "html_instead_of_json", "invalid_json", "empty_body"):
         assert stats[f"artwatch/reddit/bad_response/{kind}"] == 1, kind
     assert stats["artwatch/ratelimit/http_429"] == 1
+    # Page 2 says 4 requests are left for 1 s: the crawl paces itself instead of spending them.
+    assert stats["artwatch/ratelimit/window_low"] == 1
 
 
 def test_token_is_fetched_once_with_basic_auth_and_sent_as_bearer(crawl):
