@@ -125,3 +125,17 @@ def test_missing_credentials_stop_before_any_request():
 )
 def test_ai_evidence_needs_a_label_not_a_mention(subreddit, flair, title, expected):
     assert ai_evidence(subreddit, flair, title) == expected
+
+
+def test_refused_token_stops_before_any_listing(tmp_path):
+    refused = {"method": "POST", "path": "/api/v1/access_token", "status": 401}
+    refused["headers"] = {"content-type": "application/json"}
+    refused["body"] = '{"message": "Unauthorized", "error": 401}'
+    (tmp_path / "index.json").write_text(json.dumps([refused]), encoding="utf-8")
+    with ReplayServer(tmp_path) as server:
+        result = run_spider(RedditSpider, CREDENTIALS, tags="aiArt", base_url=server.base)
+    assert server.unexpected == []
+    assert [r.path for r in server.requests] == ["/api/v1/access_token"]
+    assert result.stats["finish_reason"] == "credentials_refused"
+    assert result.artwatch_stats() == {"artwatch/reddit/token_refused": 1}
+    assert result.log_lines("check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET")

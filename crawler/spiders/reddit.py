@@ -14,7 +14,7 @@ import base64
 import json
 import re
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import scrapy
 from scrapy.exceptions import CloseSpider
@@ -97,7 +97,12 @@ class RedditSpider(PlatformSpider):
             meta=dict(self.api_meta),
             dont_filter=True,
         )
-        response = await self.fetch(request)
+        try:
+            response = await self.fetch(request)
+        except Exception as error:
+            self.count("token_unreachable")
+            self.logger.error("reddit token endpoint %s unreachable: %s", request.url, error)
+            raise CloseSpider("token_unreachable") from None
         try:
             if response.status != 200:
                 raise BadResponse(f"http_{response.status}")
@@ -118,7 +123,7 @@ class RedditSpider(PlatformSpider):
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
         query = {"limit": 100, "raw_json": 1} | ({"after": cursor} if cursor else {})
         return scrapy.Request(
-            f"{walk.base_url}/r/{walk.query}/new?{urlencode(query)}",
+            f"{walk.base_url}/r/{quote(walk.query, safe='')}/new?{urlencode(query)}",
             headers={"Authorization": f"bearer {self.token}"},
             # 403/404 here is about the subreddit (private, quarantined, banned), not our token.
             meta={**self.api_meta, "handle_httpstatus_list": [403, 404]},
