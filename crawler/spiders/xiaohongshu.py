@@ -76,9 +76,9 @@ class XiaohongshuSpider(PlatformSpider):
         if problem:
             self.count("missing_credentials")
             self.logger.error(
-                "xiaohongshu needs a logged-in browser session: %s. Export one from your own "
-                "logged-in browser with Playwright (context.storage_state(path=...)) and set "
-                "XHS_STORAGE_STATE to that file; nothing crawled",
+                "xiaohongshu needs a logged-in browser session: %s. Save one with `python -m "
+                "crawler.browser https://www.xiaohongshu.com PATH` (log in, press Enter) and set "
+                "XHS_STORAGE_STATE=PATH; nothing crawled",
                 problem,
             )
             raise CloseSpider("missing_credentials")
