@@ -117,3 +117,33 @@ def test_flood_guard_sends_one_summary_for_the_hits_past_the_threshold(store, sm
     assert body["period"]["start"] == hour.isoformat().replace("+00:00", "Z")
     assert set(statuses(store).values()) == {"sent"}
     assert run.run_pass(hour + timedelta(days=1)) == {}
+
+
+def test_hits_dismissed_before_the_digest_are_left_out(store, smtp):
+    inbox, port = smtp
+    artist = add_artist(store, alert_mode="daily")
+    artwork = add_artwork(store, artist)
+    add_hit(store, artist, artwork, 1)
+    dropped = add_hit(store, artist, artwork, 2)
+    run = dispatcher(store, port)
+    now = datetime.now(UTC)
+    assert run.run_pass(now) == {"held": 2}
+    store.set_hit_status(dropped, str(artist["_id"]), "dismissed")
+
+    assert run.run_pass(next_digest_at(now, 8)) == {"sent": 1}
+    plain = inbox.messages[0].get_body(("plain",)).get_content()
+    assert "/@bot/1" in plain and "/@bot/2" not in plain
+    assert inbox.messages[0]["Subject"] == "ArtWatch daily digest: 1 new match"
+
+
+def test_a_digest_of_only_dismissed_hits_is_not_sent(store, smtp):
+    inbox, port = smtp
+    artist = add_artist(store, alert_mode="daily")
+    hit_id = add_hit(store, artist, add_artwork(store, artist))
+    run = dispatcher(store, port)
+    now = datetime.now(UTC)
+    run.run_pass(now)
+    store.set_hit_status(hit_id, str(artist["_id"]), "dismissed")
+    assert run.run_pass(next_digest_at(now, 8)) == {"skipped": 1}
+    assert inbox.messages == []
+    assert set(statuses(store).values()) == {"skipped"}

@@ -104,7 +104,11 @@ def load_delivery(
     guard: Callable[[str | None], str | None],
     public_url: str | None = None,
 ) -> Delivery:
-    """Read the artist, hits and artworks of a claimed alert; AlertError if they are gone."""
+    """Read the artist, hits and artworks of a claimed alert.
+
+    Hits that were deleted or dismissed since the alert was written are left out, so
+    ``entries`` may be empty; a missing artist raises a permanent AlertError.
+    """
     artist = db.artists.find_one({"_id": _oid(alert["artist_id"])})
     if artist is None:
         raise AlertError(f"artist {alert['artist_id']} no longer exists", permanent=True)
@@ -115,10 +119,8 @@ def load_delivery(
     entries = [
         Entry(_safe_links(hits[hit_id], guard), artworks.get(hits[hit_id]["artwork_id"]))
         for hit_id in hit_ids
-        if hit_id in hits
+        if hit_id in hits and hits[hit_id].get("status") != "dismissed"
     ]
-    if not entries:
-        raise AlertError("none of the alert's hits exist any more", permanent=True)
     period = None
     if alert.get("period_start") is not None:
         period = (alert["period_start"], alert["period_end"])

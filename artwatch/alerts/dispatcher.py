@@ -104,6 +104,9 @@ class Dispatcher:
             if alert["type"] == "hit" and (routed := self._route(alert, now)):
                 return routed
             delivery = load_delivery(self.db, alert, guard, self.public_url)
+            if not delivery.entries:
+                self.outbox.skip(alert, now, "every hit was dismissed or deleted meanwhile")
+                return "skipped"
             self.channels[alert["channel"]].send(delivery)
         except ChannelUnavailable as error:
             log.warning("alert %s: %s; retrying on a later pass", alert["_id"], error)
@@ -126,10 +129,10 @@ class Dispatcher:
         """Skip or hold a hit alert by the artist's preferences; None means send it now."""
         hit = self.db.hits.find_one({"_id": object_id(alert["hit_id"], "hit id")})
         artist = self.db.artists.find_one({"_id": object_id(alert["artist_id"], "artist id")})
-        if hit is None or artist is None:
-            raise AlertError("its hit or artist no longer exists", permanent=True)
-        if hit.get("status") == "dismissed":
-            self.outbox.skip(alert, now, "the artist dismissed the hit")
+        if artist is None:
+            raise AlertError(f"artist {alert['artist_id']} no longer exists", permanent=True)
+        if hit is None or hit.get("status") == "dismissed":
+            self.outbox.skip(alert, now, "the hit was dismissed or deleted")
             return "skipped"
         if below_min_kind(hit.get("kind"), artist.get("min_kind")):
             reason = f"kind {hit.get('kind')} is below min_kind {artist['min_kind']}"

@@ -118,7 +118,9 @@ class Outbox:
         self._finish(alert, fields, inc=-1)
 
     def skip(self, alert: Mapping[str, Any], now: datetime, reason: str) -> None:
-        self._finish(alert, {"status": "skipped", "skipped_at": now, "last_error": reason})
+        fields = {"status": "skipped", "skipped_at": now, "last_error": reason}
+        self._mark_members(alert, fields)
+        self._finish(alert, fields)
 
     def hold(self, alert: Mapping[str, Any], hold: Hold) -> None:
         fields = {
