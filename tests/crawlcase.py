@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageEnhance
-from scrapy.settings import Settings
 
 from artwatch.samples import artwork, encode
+from crawler import settings as project
 from tests.replay import ReplayServer
 
 PAGE_SIZE = 40
@@ -151,15 +151,15 @@ def png(image: Image.Image) -> bytes:
 
 
 def crawl_settings(mongo_uri: str, db_name: str, **overrides: Any) -> dict[str, Any]:
-    """The project's settings (pipelines, guard, run record) pointed at the test database."""
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    values = settings.copy_to_dict()
+    """The project's settings (pipelines, guard, run record) pointed at the test database,
+    without the politeness delays and platform defaults of config/sources.yaml."""
+    values = {name: getattr(project, name) for name in dir(project) if name.isupper()}
     values.update(
         ARTWATCH_STORE="mongodb",
         ARTWATCH_MONGODB_URI=mongo_uri,
         ARTWATCH_DB_NAME=db_name,
         ARTWATCH_ALLOW_PRIVATE_HOSTS=["127.0.0.1"],
+        ARTWATCH_PLATFORMS={},
         ARTWATCH_FINGERPRINT_WORKERS=2,
         ROBOTSTXT_OBEY=False,
         AUTOTHROTTLE_ENABLED=False,
@@ -167,6 +167,5 @@ def crawl_settings(mongo_uri: str, db_name: str, **overrides: Any) -> dict[str, 
         CONCURRENT_REQUESTS_PER_DOMAIN=8,
         LOG_LEVEL="DEBUG",
     )
-    values.pop("RANDOMIZE_DOWNLOAD_DELAY", None)  # deprecated in 2.19; warns when set
     values.update(overrides)
     return values
