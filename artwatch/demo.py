@@ -15,6 +15,7 @@ matched, or an alert did not arrive exactly once.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import shutil
 import time
@@ -178,6 +179,7 @@ def run_demo(folder: Path) -> Outcome:
         settings = demo_settings(folder, write_sources(folder, platform), mail.url)
         sources = load_sources(settings.artwatch_sources)
         configure_logging(settings)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
         with opened_store(settings) as (store, uri):
             artist = store.add_artist("Demo Artist", "artist@example.org", hooks.url, secret)
             report = enroll(store, artist, [str(p) for p in paths.values()], ("127.0.0.1",))
