@@ -16,8 +16,6 @@ from tests.alerts_support import add_artist, add_artwork, add_hit, dispatcher
 
 pytest_plugins = ["tests.alerts_servers"]
 
-ENTRY = "from artwatch.cli import main; main()"
-
 
 def _env(mongo_uri: str, db_name: str) -> dict[str, str]:
     return {
@@ -32,7 +30,7 @@ def _env(mongo_uri: str, db_name: str) -> dict[str, str]:
 
 def artwatch(mongo_uri, db_name, cwd, *args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
+        [sys.executable, "-m", "artwatch", *args],
         env=_env(mongo_uri, db_name),
         cwd=cwd,
         capture_output=True,
@@ -57,10 +55,7 @@ def test_send_list_and_retry(store, receiver, mongo_uri, db_name, tmp_path):
     assert [(row["channel"], row["status"]) for row in rows] == [("webhook", "failed")]
     assert "HTTP 404" in rows[0]["last_error"]
 
-    neither = artwatch(mongo_uri, db_name, tmp_path, "alerts", "retry")
-    assert neither.returncode == 2 and "--all" in neither.stderr
-
-    again = artwatch(mongo_uri, db_name, tmp_path, "alerts", "retry", rows[0]["id"])
+    again = artwatch(mongo_uri, db_name, tmp_path, "alerts", "retry", "--all")
     assert again.returncode == 0 and again.stdout.strip() == "1 alert back to pending"
     assert artwatch(mongo_uri, db_name, tmp_path, "alerts", "send").stdout.strip() == "1 sent"
     assert receiver.ids == [rows[0]["id"]] * 2
@@ -95,7 +90,7 @@ def test_killed_dispatcher_means_at_most_one_duplicate_with_the_same_delivery_id
     artist = add_artist(store, email=None, webhook=receiver.url)
     add_hit(store, artist, add_artwork(store, artist))
     process = subprocess.Popen(
-        [sys.executable, "-c", ENTRY, "alerts", "send"],
+        [sys.executable, "-m", "artwatch", "alerts", "send"],
         env=_env(mongo_uri, db_name),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
