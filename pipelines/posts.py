@@ -198,8 +198,8 @@ class PostsPipeline:
             self.crawler.stats.inc_value("artwatch/cursors/saved")
         raise DropItem(f"cursor {key} = {value}", log_level="DEBUG")
 
-    def _settled(self, item: Any, **_: Any) -> None:
-        self._leave(item, failed=False)
+    def _settled(self, item: Any, exception: BaseException | None = None, **_: Any) -> None:
+        self._leave(item, failed=isinstance(exception, NotStored))
 
     def _failed(self, item: Any, **_: Any) -> None:
         self._leave(item, failed=True)
@@ -225,11 +225,12 @@ def _is_cursor(item: Any) -> bool:
 _STOPPING: weakref.WeakSet = weakref.WeakSet()
 
 
-def stop_for_store(crawler: Any, store: AsyncStore, error: BaseException) -> StoreUnavailable:
-    """Close the spider (reason ``store_unavailable``) once; return the error to raise.
+class NotStored(DropItem):
+    """A post given up because MongoDB went away: its walk's cursor must not move."""
 
-    Raising it fails the item, so its walk's cursor stays where it was.
-    """
+
+def stop_for_store(crawler: Any, store: AsyncStore, error: BaseException) -> NotStored:
+    """Close the spider (reason ``store_unavailable``) once; return the drop to raise."""
     failure = store.unavailable(error)
     if crawler not in _STOPPING and crawler.engine.spider is not None:
         _STOPPING.add(crawler)
@@ -237,7 +238,8 @@ def stop_for_store(crawler: Any, store: AsyncStore, error: BaseException) -> Sto
         task = asyncio.ensure_future(crawler.engine.close_spider_async(reason="store_unavailable"))
         _CLOSING.add(task)
         task.add_done_callback(_CLOSING.discard)
-    return failure
+    crawler.stats.inc_value("artwatch/posts/not_stored")
+    return NotStored(f"not stored: {failure}", log_level="WARNING")
 
 
 _CLOSING: set[asyncio.Future] = set()  # strong references until the close has run
