@@ -128,7 +128,11 @@ class CrawlRunner:
             crawl.source, crawl.spider, run_id, _args_text(crawl.args),
         )  # fmt: skip
         started = time.monotonic()
-        exit_code, status = self._execute(crawl, run_id, log_path)
+        try:
+            exit_code, status = self._execute(crawl, run_id, log_path)
+        except KeyboardInterrupt:
+            self._record(run_id, "stopped", None, time.monotonic() - started)
+            raise
         seconds = time.monotonic() - started
         run = self._record(run_id, status, exit_code, seconds)
         outcome = CrawlOutcome(run_id, run["status"], exit_code, log_path, seconds, run)
@@ -166,6 +170,9 @@ class CrawlRunner:
             except subprocess.TimeoutExpired:
                 log.warning("crawl timed out after %ss: run=%s", crawl.timeout_seconds, run_id)
                 return _end(process), "timeout"
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM to `artwatch crawl`
+                _end(process)
+                raise
         finally:
             with self._lock:
                 self._running.pop(run_id, None)

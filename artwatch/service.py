@@ -155,6 +155,8 @@ def crawl_command(
         raise ArtWatchError(f"unknown spider {spider!r}; expected one of {', '.join(SPIDER_NAMES)}")
     settings = load_settings()
     configure_logging(settings)
+    # SIGTERM unwinds like Ctrl-C: the crawl is ended and recorded, the embedded server stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     crawl = Crawl(source, spider, parse_args(arg or []), timeout_minutes * 60)
     outcome = run_one_crawl(settings, crawl)
     print(f"run {outcome.run_id}: {outcome.status} (exit code {outcome.exit_code})")

@@ -1,21 +1,14 @@
 """The scheduler's jobs on the real database: kept across restarts, reconciled with the
-config, run by the real scheduler; ``artwatch crawl`` and ``artwatch status`` on top."""
+config, run by the real scheduler."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 from artwatch import scheduler as jobs
 from artwatch.settings import Sources
 from pipelines.store import Store
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def sources(**overrides: dict) -> Sources:
@@ -91,53 +84,3 @@ def test_a_due_job_runs_through_the_scheduler(store: Store) -> None:
         jobs.install(None)
     # After running, the stored next run is a full interval ahead again.
     assert jobs.next_run_times(store)[jobs.DISPATCH_JOB_ID] > datetime.now(UTC)
-
-
-def test_crawl_command_records_a_crash_and_status_shows_it(
-    tmp_path: Path, mongo_uri: str, db_name: str, store: Store
-) -> None:
-    config = {"sources": [{"name": "quick", "spider": "mastodon",
-                           "schedule": {"interval_minutes": 60}}]}  # fmt: skip
-    (tmp_path / "sources.yaml").write_text(json.dumps(config))
-    env = dict(
-        os.environ,
-        MONGODB_URI=mongo_uri,
-        ARTWATCH_DB_NAME=db_name,
-        ARTWATCH_DATA_DIR=str(tmp_path / "data"),
-        ARTWATCH_SOURCES=str(tmp_path / "sources.yaml"),
-    )
-    command = [sys.executable, "-m", "artwatch"]
-    crawl = subprocess.run(
-        [*command, "crawl", "mastodon", "-a", "base_url=nowhere", "--source", "quick"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert crawl.returncode == 1, crawl.stderr
-    assert "failed (exit code 1)" in crawl.stdout
-
-    run = store.db.runs.find_one({"source": "quick"})
-    assert (run["status"], run["exit_code"]) == ("failed", 1)
-    assert Path(run["log_path"]).parent == tmp_path / "data" / "logs"
-    assert "base_url='nowhere'" in Path(run["log_path"]).read_text()
-
-    status = subprocess.run(
-        [*command, "status", "--json"], env=env, cwd=tmp_path, capture_output=True, timeout=60
-    )
-    assert status.returncode == 0, status.stderr
-    (source,) = json.loads(status.stdout)["sources"]
-    assert source["source"] == "quick" and source["next_run"] is None
-    assert source["last_run"]["status"] == "failed"
-    assert source["last_run"]["exit_code"] == 1
-
-
-def test_crawl_command_rejects_bad_arguments(tmp_path: Path, mongo_uri: str) -> None:
-    env = dict(os.environ, MONGODB_URI=mongo_uri, ARTWATCH_DATA_DIR=str(tmp_path))
-    for args, message in (
-        (["crawl", "myspace"], "unknown spider 'myspace'"),
-        (["crawl", "mastodon", "-a", "tags"], "-a 'tags': expected key=value"),
-    ):
-        result = subprocess.run(
-            [sys.executable, "-m", "artwatch", *args],
-            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert result.returncode == 2
-        assert message in result.stderr

@@ -1,0 +1,103 @@
+"""``artwatch crawl`` (the scheduler's own crawl runner, from the command line) and the
+Sources table of ``artwatch status``, with real crawl processes and the test database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from pipelines.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def crawl_env(tmp_path: Path, mongo_uri: str, db_name: str) -> dict[str, str]:
+    config = {"sources": [{"name": "quick", "spider": "mastodon",
+                           "schedule": {"interval_minutes": 60}}]}  # fmt: skip
+    (tmp_path / "sources.yaml").write_text(json.dumps(config))
+    return dict(
+        os.environ,
+        MONGODB_URI=mongo_uri,
+        ARTWATCH_DB_NAME=db_name,
+        ARTWATCH_DATA_DIR=str(tmp_path / "data"),
+        ARTWATCH_SOURCES=str(tmp_path / "sources.yaml"),
+        ARTWATCH_ALLOW_PRIVATE_HOSTS="127.0.0.1",
+    )
+
+
+def test_crawl_command_records_a_crash_and_status_shows_it(
+    tmp_path: Path, mongo_uri: str, db_name: str, store: Store
+) -> None:
+    env = crawl_env(tmp_path, mongo_uri, db_name)
+    command = [sys.executable, "-m", "artwatch"]
+    crawl = subprocess.run(
+        [*command, "crawl", "mastodon", "-a", "base_url=nowhere", "--source", "quick"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert crawl.returncode == 1, crawl.stderr
+    assert "failed (exit code 1)" in crawl.stdout
+
+    run = store.db.runs.find_one({"source": "quick"})
+    assert (run["status"], run["exit_code"]) == ("failed", 1)
+    assert Path(run["log_path"]).parent == tmp_path / "data" / "logs"
+    assert "base_url='nowhere'" in Path(run["log_path"]).read_text()
+
+    status = subprocess.run(
+        [*command, "status", "--json"], env=env, cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert status.returncode == 0, status.stderr
+    (source,) = json.loads(status.stdout)["sources"]
+    assert source["source"] == "quick" and source["next_run"] is None
+    assert source["last_run"]["status"] == "failed"
+    assert source["last_run"]["exit_code"] == 1
+
+
+def test_crawl_command_rejects_bad_arguments(tmp_path: Path, mongo_uri: str) -> None:
+    env = dict(os.environ, MONGODB_URI=mongo_uri, ARTWATCH_DATA_DIR=str(tmp_path))
+    for args, message in (
+        (["crawl", "myspace"], "unknown spider 'myspace'"),
+        (["crawl", "mastodon", "-a", "tags"], "-a 'tags': expected key=value"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "artwatch", *args],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2
+        assert message in result.stderr
+
+
+def test_sigterm_to_crawl_command_ends_and_records_the_crawl(
+    tmp_path: Path, mongo_uri: str, db_name: str, store: Store
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        base_url = f"base_url=http://127.0.0.1:{silent.getsockname()[1]}"
+        command = subprocess.Popen(
+            [sys.executable, "-m", "artwatch", "crawl", "mastodon", "-a", base_url],
+            env=crawl_env(tmp_path, mongo_uri, db_name), cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while store.db.runs.find_one({"pid": {"$exists": True}}) is None:
+                assert command.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            crawl_pid = store.db.runs.find_one()["pid"]  # written by the crawl itself
+            command.send_signal(signal.SIGTERM)
+            assert command.wait(60) != 0
+        finally:
+            if command.poll() is None:
+                command.kill()
+                command.wait()
+    run = store.db.runs.find_one()
+    assert run["status"] == "stopped"
+    assert not psutil.pid_exists(crawl_pid) or psutil.Process(crawl_pid).status() == "zombie"
