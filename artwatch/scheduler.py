@@ -233,7 +233,8 @@ def print_sources(rows: list[dict[str, Any]]) -> None:
     table = []
     for row in rows:
         last = row["last_run"] or {}
-        reason = f" ({last['finish_reason']})" if last.get("finish_reason") else ""
+        reason = last.get("finish_reason")
+        reason = f" ({reason})" if reason and reason != last.get("status") else ""
         table.append(
             {
                 "source": f"{row['source']} ({row['spider']})",
