@@ -11,11 +11,14 @@ of each artwork is kept so that a new fingerprint version can re-read it (``refr
 from __future__ import annotations
 
 import hashlib
+import io
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from PIL import Image
 
 from pipelines.errors import ArtWatchError, FetchError, ImageRejected
 from pipelines.fingerprint import Fingerprint, fingerprint, is_current
@@ -81,13 +84,14 @@ def _download(url: str, allow_private: tuple[str, ...]) -> bytes:
 def artwork_fields(data: bytes, source: str) -> dict:
     """Fingerprint and thumbnail of one image; raises ImageRejected when it is unusable."""
     work = decode(data)
+    width, height = Image.open(io.BytesIO(data)).size  # header only; decode checked it
     return {
         "filename": Path(urlsplit(source).path).name or source,
         "source": source,
         "fingerprint": fingerprint(work).to_document(),
         "thumbnail": thumbnail(work),
-        "width": work.width,
-        "height": work.height,
+        "width": width,
+        "height": height,
         "bytes": len(data),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from PIL import Image
 
 from artwatch import portfolio
 from artwatch.samples import artwork, encode
@@ -50,7 +52,9 @@ def test_folder_is_enrolled_recursively_with_duplicates_and_failures_reported(st
     for doc in stored:
         assert is_current(doc["fingerprint"])
         Fingerprint.from_document(doc["fingerprint"])  # round-trips through MongoDB
-        assert doc["thumbnail"][:2] == b"\xff\xd8" and max(doc["width"], doc["height"]) <= 512
+        assert Image.open(io.BytesIO(doc["thumbnail"])).format == "JPEG"
+        assert max(Image.open(io.BytesIO(doc["thumbnail"])).size) <= 320
+        assert (doc["width"], doc["height"]) == (640, 480)
 
 
 def test_enrolling_again_adds_nothing(store, folder):
