@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import Progress
 
-from artwatch import demo, portfolio, service
+from artwatch import dashboard, demo, portfolio, service
 from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
 from artwatch.output import console, print_json, print_table
@@ -21,6 +21,7 @@ from artwatch.settings import load_settings, load_sources
 from pipelines.errors import ArtWatchError
 from pipelines.store import redact_uri
 
+DASHBOARD_PORT = 8080
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")
 
 app = typer.Typer(no_args_is_help=True, help="ArtWatch: find your artworks in AI-tagged posts.")
@@ -199,6 +200,46 @@ def review(
         if not store.set_hit_status(hit_id, artist, status.value):
             fail(f"no hit {hit_id} of artist {artist}")
     print(f"{hit_id}: {status.value}")
+
+
+@artist_app.command("login-link")
+def artist_login_link(artist_id: str) -> None:
+    """Print a new dashboard login link for the artist; older links stop working."""
+    settings = load_settings()
+    with open_store(settings) as store:
+        try:
+            token = dashboard.new_login_token(store, artist_id)
+        except LookupError:
+            fail(f"no artist with id {artist_id} (see `artwatch artist list`)")
+    base = (settings.artwatch_public_url or f"http://127.0.0.1:{DASHBOARD_PORT}").rstrip("/")
+    print(f"{base}/login?token={token}")
+
+
+@app.command("dashboard")
+def dashboard_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0: any free port).")
+    ] = DASHBOARD_PORT,
+) -> None:
+    """Serve the artists' dashboard until Ctrl-C or SIGTERM."""
+    settings = load_settings()
+    if settings.artwatch_secret_key is None:
+        print(
+            "ARTWATCH_SECRET_KEY is unset: sessions end when the dashboard stops", file=sys.stderr
+        )
+        key = secrets.token_bytes(32)
+    else:
+        key = settings.artwatch_secret_key.get_secret_value().encode()
+    with open_store(settings) as store:
+        server = dashboard.make_dashboard_server(store, key, host, port)
+        print(f"dashboard on http://{host}:{server.server_port}/ (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
 
 
 def gather_status() -> dict:

@@ -14,7 +14,7 @@ from rich.table import Table
 console = Console()
 
 
-def _plain(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, ObjectId):
         return str(value)
     if isinstance(value, datetime):
@@ -25,7 +25,7 @@ def _plain(value: Any) -> Any:
 
 
 def print_json(document: Any) -> None:
-    print(json.dumps(document, default=_plain, ensure_ascii=False, indent=2))
+    print(json.dumps(document, default=json_value, ensure_ascii=False, indent=2))
 
 
 def print_table(title: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     artwatch_sources: Path = PROJECT_ROOT / "config" / "sources.yaml"
     artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     artwatch_public_url: str | None = None
+    artwatch_secret_key: SecretStr | None = None
     artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     artwatch_image_maxsize: int = Field(default=25 * 1024 * 1024, gt=0)
     artwatch_fingerprint_workers: int = Field(default=0, ge=0)
@@ -81,7 +82,9 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(host, strict=False)  # ValueError names the bad CIDR
         return hosts
 
-    @field_validator("mongodb_uri", "smtp_url", "artwatch_public_url", mode="before")
+    @field_validator(
+        "mongodb_uri", "smtp_url", "artwatch_public_url", "artwatch_secret_key", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
