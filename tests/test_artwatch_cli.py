@@ -111,3 +111,12 @@ def test_hits_listing_filters_by_artist_and_review_is_limited_to_the_owner(run_c
     dismissed = json.loads(run_cli("hits", "--status", "dismissed", "--json").stdout)
     assert [hit["id"] for hit in dismissed] == [ana_hit]
     assert run_cli("hits", "--status", "bogus").returncode == 2
+
+
+def test_login_link_is_printed_for_known_artists_only(run_cli, store):
+    ana = store.add_artist("Ana", "ana@example.org")
+    result = run_cli("artist", "login-link", ana, ARTWATCH_PUBLIC_URL="https://watch.example/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("https://watch.example/login?token=")
+    assert store.artist(ana)["login_token_sha256"]
+    assert "no artist" in one_line_error(run_cli("artist", "login-link", "0" * 24))
