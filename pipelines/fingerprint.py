@@ -2,8 +2,9 @@
 
 ``fingerprint(image)`` turns a picture (``PIL.Image`` or untrusted bytes) into a
 ``Fingerprint``: PDQ in its eight dihedral variants (flips and quarter turns), pHash as a
-second opinion on the whole image, and ORB local features for crops and for artworks shown
-inside a larger picture. Every part is computed from the same ~512 px working image
+second opinion on the whole image, PDQ and pHash of the rectangles where a picture sits on a
+plain background (screenshots, memes, borders), and ORB local features for crops and for
+artworks shown inside a larger picture. Every part is computed from the same ~512 px working image
 (``pipelines.imagedecode``), so decoding at reduced size pays for all of them. A
 ``Fingerprint`` is a plain value: ``to_document()`` gives bytes keyed by algorithm name plus
 ``FINGERPRINT_VERSION``; a stored document whose version differs is stale (``is_current``)
@@ -27,7 +28,7 @@ from pipelines.imagedecode import decode, prepare
 
 # Bump whenever any algorithm, its parameters or the working-image preparation changes:
 # fingerprints of different versions are not comparable.
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 # A working image whose grey levels vary less than this (standard deviation, 0..255) is a
 # flat colour or nearly so: nothing in it can identify an artwork.
@@ -182,7 +183,61 @@ class OrbFeatures:
         return np.frombuffer(packed, dtype=np.uint8).reshape(-1, cls.size)
 
 
-ALGORITHMS = (PdqFingerprint, PHashFingerprint, OrbFeatures)
+class EmbeddedRegions:
+    """PDQ and pHash of the rectangles where a picture sits inside a larger one.
+
+    Screenshots, meme frames and borders put the artwork on a plain background; the artwork
+    is then the large solid blob left after removing everything close to the background
+    colour (the median of the image's outer edge) and opening away text and thin chrome.
+    Each region found is stored as its PDQ hash (32 bytes), pHash (8 bytes) and PDQ quality
+    (1 byte), so the whole-image path can match it without local features.
+    """
+
+    name: ClassVar[str] = "regions"
+    record: ClassVar[int] = PdqFingerprint.size + PHashFingerprint.size + 1
+    max_regions: ClassVar[int] = 2
+    # A region smaller than this share of the picture is a sticker or an avatar, one larger
+    # is the picture itself (the whole-image hashes already cover it).
+    min_share: ClassVar[float] = 0.06
+    max_share: ClassVar[float] = 0.85
+    # Colour distance (max over channels) that separates content from background.
+    tolerance: ClassVar[int] = 20
+    # Opening kernel in working-image pixels: wider than text strokes at working scale.
+    kernel: ClassVar[int] = 9
+
+    @classmethod
+    def boxes(cls, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Up to ``max_regions`` (x0, y0, x1, y1) boxes, largest first."""
+        height, width = rgb.shape[:2]
+        edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
+        background = np.median(edge, axis=0)
+        content = np.abs(rgb.astype(np.int16) - background).max(axis=2) > cls.tolerance
+        square = np.ones((cls.kernel, cls.kernel), np.uint8)
+        mask = cv2.morphologyEx(content.astype(np.uint8), cv2.MORPH_OPEN, square)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, square)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        found = []
+        for x, y, w, h, area in sorted(stats[1:count].tolist(), key=lambda s: -s[4]):
+            share = w * h / (width * height)
+            if cls.min_share <= share <= cls.max_share and area >= 0.5 * w * h:
+                found.append((x, y, x + w, y + h))
+        return found[: cls.max_regions]
+
+    @classmethod
+    def from_image(cls, rgb: np.ndarray) -> bytes:
+        """Concatenated records of every region found (empty when there is none)."""
+        records = []
+        for x0, y0, x1, y1 in cls.boxes(rgb):
+            part = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+            side = PdqFingerprint.input_side
+            pdq, quality = pdqhash.compute(cv2.resize(part, (side, side), interpolation=_AREA))
+            grey = cv2.cvtColor(_fit(part, 64), cv2.COLOR_RGB2GRAY)
+            phash = PHashFingerprint.from_image(grey)[: PHashFingerprint.size]
+            records.append(np.packbits(pdq.astype(np.uint8)).tobytes() + phash + bytes([quality]))
+        return b"".join(records)
+
+
+ALGORITHMS = (PdqFingerprint, PHashFingerprint, OrbFeatures, EmbeddedRegions)
 
 
 def hamming(a: bytes, b: bytes) -> int:
@@ -204,6 +259,7 @@ class Fingerprint:
     orb_desc: bytes
     width: int
     height: int
+    regions: bytes = b""
     version: int = FINGERPRINT_VERSION
 
     @property
@@ -221,6 +277,15 @@ class Fingerprint:
         """PDQ of a low-quality image says nothing and must never be matched."""
         return self.pdq_quality >= PdqFingerprint.quality_floor
 
+    def usable_regions(self) -> list[tuple[bytes, bytes]]:
+        """(PDQ, pHash) of each embedded region whose PDQ quality reaches the floor."""
+        size, found = EmbeddedRegions.record, []
+        for start in range(0, len(self.regions), size):
+            record = self.regions[start : start + size]
+            if record[-1] >= PdqFingerprint.quality_floor:
+                found.append((record[: PdqFingerprint.size], record[PdqFingerprint.size : -1]))
+        return found
+
     @property
     def feature_count(self) -> int:
         return len(self.orb_desc) // OrbFeatures.size
@@ -233,6 +298,7 @@ class Fingerprint:
             PdqFingerprint.name: {"hashes": self.pdq, "quality": self.pdq_quality},
             PHashFingerprint.name: self.phash.hex(),
             OrbFeatures.name: {"xy": self.orb_xy, "desc": self.orb_desc},
+            EmbeddedRegions.name: self.regions,
         }
 
     @classmethod
@@ -254,6 +320,7 @@ class Fingerprint:
                 orb_desc=bytes(orb["desc"]),
                 width=int(width),
                 height=int(height),
+                regions=bytes(doc[EmbeddedRegions.name]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed fingerprint document: {exc}") from exc
@@ -287,7 +354,8 @@ def fingerprint(image: Image.Image | bytes) -> Fingerprint:
         raise ImageRejected("low_information", f"PDQ quality {quality}, {features} keypoints")
     phash = PHashFingerprint.from_image(_fit(grey, 64))
     height, width = grey.shape
-    return Fingerprint(pdq, quality, phash, orb_xy, orb_desc, width, height)
+    regions = EmbeddedRegions.from_image(rgb)
+    return Fingerprint(pdq, quality, phash, orb_xy, orb_desc, width, height, regions)
 
 
 def _fit(pixels: np.ndarray, side: int) -> np.ndarray:

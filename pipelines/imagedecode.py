@@ -11,16 +11,18 @@ so a small file claiming 40000x40000 pixels costs nothing. Every refusal is an
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipelines.errors import ImageRejected
 
-# Pixel area of the working image every fingerprint is computed from (512x512, whatever the
-# aspect): ORB at this size keeps enough keypoints for partial matches while staying a few
-# milliseconds per image. An area rather than a longest side, so a tall phone screenshot
-# keeps the artwork inside it at a usable size.
+# Largest pixel area of the working image every fingerprint is computed from (512x512,
+# whatever the aspect); larger pictures are brought to between a quarter of it and all of it
+# by integer reduction only (JPEG DCT scaling, then a box filter), the cheapest resampling
+# there is. An area rather than a longest side, so a tall phone screenshot keeps the artwork
+# inside it at a usable size.
 WORK_AREA = 512 * 512
 # 50 MP is above any photo a platform serves (they re-encode to a few MP) and far below what
 # would hurt a worker: the decoded 512 px copy is what stays in memory, not the original.
@@ -60,6 +62,8 @@ def decode(data: bytes) -> Image.Image:
 def prepare(image: Image.Image) -> Image.Image:
     """Return ``image`` as RGB, upright, composited on white, at most WORK_AREA pixels.
 
+    Images larger than WORK_AREA come out with between a quarter of it and all of it.
+
     Works on a lazily opened file (then the pixel limit is enforced before decoding and JPEGs
     are decoded at reduced scale) as well as on an already loaded picture. Only the first
     frame of an animation is used.
@@ -82,13 +86,13 @@ def prepare(image: Image.Image) -> Image.Image:
 
 
 def _draft(image: Image.Image) -> None:
-    """Ask the JPEG decoder for the smallest DCT scale still at least the working size."""
+    """Ask the JPEG decoder for the smallest DCT scale keeping half the working side."""
     if image.format != "JPEG":  # after load() the tile list is empty and draft is a no-op
         return
     width, height = image.size
-    scale = _scale(width, height)
-    if scale < 0.5:
-        image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
+    half = _scale(width, height) / 2
+    if half < 0.5:
+        image.draft(None, (max(1, int(width * half) + 1), max(1, int(height * half) + 1)))
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -121,9 +125,5 @@ def _scale(width: int, height: int) -> float:
 
 
 def _shrink(image: Image.Image) -> Image.Image:
-    width, height = image.size
-    scale = _scale(width, height)
-    if scale >= 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    scale = _scale(*image.size)
+    return image if scale >= 1 else image.reduce(math.ceil(1 / scale))

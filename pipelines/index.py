@@ -305,10 +305,11 @@ class PortfolioIndex:
             return []
         found: dict[int, Match] = {}
         for slot, match in self._whole_image(snap, fingerprint):
-            found[slot] = match
+            if slot not in found or _rank(match) > _rank(found[slot]):
+                found[slot] = match
         for slot, match in self._partial(snap, fingerprint, exclude=found.keys()):
             found[slot] = match
-        return sorted(found.values(), key=lambda m: (-_KIND_RANK[m.kind], -m.score))
+        return sorted(found.values(), key=_rank, reverse=True)
 
     def _current(self) -> _Snapshot:
         snap = self._snapshot
@@ -320,18 +321,23 @@ class PortfolioIndex:
             return self._snapshot
 
     def _whole_image(self, snap: _Snapshot, fp: Fingerprint):
-        if not fp.pdq_usable or not len(snap.hamming):
+        regions = fp.usable_regions()
+        hashes = [fp.pdq_hashes] if fp.pdq_usable else []
+        hashes += [np.frombuffer(pdq, np.uint8)[None] for pdq, _ in regions]
+        if not hashes or not len(snap.hamming):
             return
-        rows, dists, variants = snap.hamming.within(fp.pdq_hashes, Rule.pdq_near)
+        variants = PdqFingerprint.variants if fp.pdq_usable else 0
+        rows, dists, which = snap.hamming.within(np.concatenate(hashes), Rule.pdq_near)
         query_xy = query_desc = None
-        for row, dist, variant in zip(
-            rows.tolist(), dists.tolist(), variants.tolist(), strict=True
-        ):
+        for row, dist, probe in zip(rows.tolist(), dists.tolist(), which.tolist(), strict=True):
             slot = int(snap.pdq_rows[row])
             entry = snap.entries[slot]
-            art = entry.fingerprint
-            phash = PHashFingerprint.distance(fp.phash_variant(variant), art.phash_variant(0))
-            distances = {"pdq": dist, "phash": phash, "variant": variant}
+            if probe < variants:
+                phash_query, distances = fp.phash_variant(probe), {"variant": probe}
+            else:
+                phash_query, distances = regions[probe - variants][1], {"region": probe - variants}
+            phash = PHashFingerprint.distance(phash_query, entry.fingerprint.phash_variant(0))
+            distances.update(pdq=dist, phash=phash)
             confirmed = dist <= Rule.pdq_certain or phash <= Rule.phash_confirm
             if not confirmed:
                 if query_xy is None:
@@ -340,11 +346,11 @@ class PortfolioIndex:
                 inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
                 distances["inliers"] = inliers
                 confirmed = inliers >= Rule.min_inliers
-            if not confirmed:
-                continue
-            exact = variant == 0 and dist <= Rule.pdq_exact and phash <= Rule.phash_exact
-            score = 1.0 - dist / PdqFingerprint.bits
-            yield slot, Match(snap.ids[slot], "exact" if exact else "near", score, distances)
+            if confirmed:
+                yield (
+                    slot,
+                    Match(snap.ids[slot], _kind(probe, dist, phash), 1 - dist / 256, distances),
+                )
 
     def _partial(self, snap: _Snapshot, fp: Fingerprint, exclude):
         if fp.feature_count < Rule.min_inliers or not len(snap.features.owners):
@@ -366,6 +372,18 @@ class PortfolioIndex:
                 score = min(1.0, inliers / Rule.full_inliers)
                 distances = {"inliers": inliers, "votes": int(votes[slot])}
                 yield slot, Match(snap.ids[slot], "partial", score, distances)
+
+
+def _rank(match: Match) -> tuple[int, float]:
+    return _KIND_RANK[match.kind], match.score
+
+
+def _kind(probe: int, pdq: int, phash: int) -> Kind:
+    if probe >= PdqFingerprint.variants:
+        return "partial"  # an embedded region: the artwork inside a larger picture
+    if probe == 0 and pdq <= Rule.pdq_exact and phash <= Rule.phash_exact:
+        return "exact"
+    return "near"
 
 
 def _build(entries: dict[str, _Entry]) -> _Snapshot:

@@ -1,0 +1,262 @@
+"""Fingerprints: safe decoding of bad input, every image mode, serialisation and versions."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+from pymongo import MongoClient
+
+from pipelines.errors import ImageRejected
+from pipelines.fingerprint import (
+    FINGERPRINT_VERSION,
+    Fingerprint,
+    PdqFingerprint,
+    PHashFingerprint,
+    fingerprint,
+    is_current,
+)
+from pipelines.imagedecode import MAX_PIXELS, REASONS, WORK_AREA
+
+
+def artwork(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A procedural 'painting': gradient ground, textured noise, overlapping shapes."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    ground = np.stack(
+        [
+            127
+            + 90 * np.sin(x / rng.uniform(40, 160) + rng.uniform(0, 6))
+            + 30 * np.cos(y / rng.uniform(40, 160))
+            for _ in range(3)
+        ],
+        axis=2,
+    )
+    ground += rng.normal(0, 12, ground.shape)
+    image = Image.fromarray(np.clip(ground, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(14, 24))):
+        box = sorted(rng.integers(0, width, 2)), sorted(rng.integers(0, height, 2))
+        xy = [box[0][0], box[1][0], box[0][1] + 8, box[1][1] + 8]
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
+        shape = rng.integers(0, 3)
+        if shape == 0:
+            draw.ellipse(xy, fill=fill, outline=(0, 0, 0), width=2)
+        elif shape == 1:
+            draw.rectangle(xy, fill=fill)
+        else:
+            points = [tuple(int(v) for v in p) for p in rng.integers(0, (width, height), (5, 2))]
+            draw.polygon(points, fill=fill, outline=(20, 20, 20))
+    return image.filter(ImageFilter.SMOOTH)
+
+
+def encode(image: Image.Image, fmt: str = "JPEG", **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+def pdq_distance(a: Fingerprint, b: Fingerprint) -> int:
+    return PdqFingerprint.distance(a.pdq[:32], b.pdq[:32])
+
+
+@pytest.fixture(scope="module")
+def art() -> Image.Image:
+    return artwork(1)
+
+
+@pytest.fixture(scope="module")
+def art_fp(art: Image.Image) -> Fingerprint:
+    return fingerprint(art)
+
+
+def rejected(data: bytes) -> str:
+    with pytest.raises(ImageRejected) as info:
+        fingerprint(data)
+    assert info.value.reason in REASONS
+    return info.value.reason
+
+
+def png_header_bomb(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming width x height, with a tiny IDAT."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * (width * 3 + 1) * 4)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_zero_bytes_are_refused_as_empty():
+    assert rejected(b"") == "empty"
+
+
+def test_html_saved_as_jpg_is_not_an_image():
+    page = b"<!DOCTYPE html>\n<html><head><title>Login</title></head><body>nope</body></html>"
+    assert rejected(page) == "not_an_image"
+    assert rejected(b"  \n<html><body>x</body></html>") == "not_an_image"
+
+
+def test_random_bytes_are_not_an_image():
+    assert rejected(np.random.default_rng(0).bytes(5000)) == "not_an_image"
+
+
+def test_truncated_jpeg_is_refused(art):
+    data = encode(art, quality=90)
+    assert rejected(data[: len(data) // 2]) == "truncated"
+
+
+def test_truncated_png_is_refused(art):
+    data = encode(art, "PNG")
+    assert rejected(data[: len(data) // 2]) in ("truncated", "corrupt")
+
+
+def test_decompression_bomb_is_refused_from_the_header():
+    bomb = png_header_bomb(40_000, 40_000)
+    assert len(bomb) < 1_000_000
+    assert rejected(bomb) == "too_many_pixels"
+    just_over = int(MAX_PIXELS**0.5) + 1
+    assert rejected(png_header_bomb(just_over, just_over)) == "too_many_pixels"
+
+
+def test_tiny_image_is_too_small():
+    assert rejected(encode(artwork(2, (20, 20)), "PNG")) == "too_small"
+
+
+def test_flat_colour_is_low_information():
+    flat = Image.new("RGB", (400, 300), (200, 30, 30))
+    assert rejected(encode(flat, "PNG")) == "low_information"
+    with pytest.raises(ImageRejected) as info:
+        fingerprint(flat)
+    assert info.value.reason == "low_information"
+
+
+def test_working_image_is_reduced(art_fp):
+    assert art_fp.width * art_fp.height <= WORK_AREA
+    big = fingerprint(encode(artwork(1, (3000, 2250)), quality=92))
+    assert WORK_AREA / 4 <= big.width * big.height <= WORK_AREA
+    assert big.width / big.height == pytest.approx(3000 / 2250, rel=0.01)
+    png = fingerprint(encode(artwork(1, (3000, 2250)), "PNG"))
+    assert WORK_AREA / 4 <= png.width * png.height <= WORK_AREA
+
+
+def test_cmyk_jpeg_fingerprints_like_rgb(art, art_fp):
+    cmyk = fingerprint(encode(art.convert("CMYK"), quality=95))
+    assert pdq_distance(cmyk, art_fp) <= 16
+
+
+def test_16bit_greyscale_png_fingerprints_like_8bit(art):
+    grey8 = np.asarray(art.convert("L"), dtype=np.uint16)
+    grey16 = Image.fromarray(grey8 * 257)
+    assert grey16.mode == "I;16"
+    fp16 = fingerprint(encode(grey16, "PNG"))
+    fp8 = fingerprint(art.convert("L"))
+    assert pdq_distance(fp16, fp8) <= 4
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_animated_image_uses_first_frame(fmt):
+    first, second = artwork(3), artwork(4)
+    data = encode(first, fmt, save_all=True, append_images=[second], duration=100, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    fp = fingerprint(data)
+    assert pdq_distance(fp, fingerprint(first)) <= 31
+    assert pdq_distance(fp, fingerprint(second)) > 80
+
+
+@pytest.mark.parametrize(
+    ("orientation", "stored"), [(6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)]
+)
+def test_exif_rotated_jpeg_equals_upright(art, art_fp, orientation, stored):
+    # Orientation 6 means "turn 90 degrees clockwise to display": the file holds the picture
+    # turned the other way, as a camera held sideways writes it.
+    turned = art.transpose(stored)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    fp = fingerprint(encode(turned, quality=95, exif=exif.tobytes()))
+    assert (fp.width, fp.height) == (art_fp.width, art_fp.height)
+    assert pdq_distance(fp, art_fp) <= 16
+    unrotated = fingerprint(encode(turned, quality=95))
+    assert pdq_distance(unrotated, art_fp) > 60
+
+
+def test_transparent_png_is_composited_on_white(art):
+    rgba = art.convert("RGBA")
+    alpha = Image.new("L", art.size, 0)
+    ImageDraw.Draw(alpha).ellipse((80, 60, 560, 420), fill=255)
+    rgba.putalpha(alpha)
+    on_white = Image.new("RGB", art.size, (255, 255, 255))
+    on_white.paste(art, mask=alpha)
+    on_black = Image.new("RGB", art.size, (0, 0, 0))
+    on_black.paste(art, mask=alpha)
+    fp = fingerprint(encode(rgba, "PNG"))
+    assert pdq_distance(fp, fingerprint(on_white)) <= 8
+    assert pdq_distance(fp, fingerprint(on_black)) > pdq_distance(fp, fingerprint(on_white))
+
+
+def test_palette_image_with_transparency(art):
+    palette = art.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    fp = fingerprint(encode(palette, "PNG", transparency=0))
+    assert fp.pdq_usable
+
+
+def test_pil_image_and_bytes_agree(art, art_fp):
+    assert pdq_distance(fingerprint(encode(art, "PNG")), art_fp) == 0
+
+
+def test_phash_variants_follow_pdq_dihedral_order(art):
+    grey = np.asarray(art.convert("L").resize((64, 48)))
+    rgb = np.asarray(art)
+    variants, _ = pdqhash.compute_dihedral(rgb)
+    for k, view in enumerate(PHashFingerprint.dihedral):
+        turned, _ = pdqhash.compute(np.ascontiguousarray(view(rgb)))
+        assert int((turned != variants[k]).sum()) <= 20, f"variant {k}"
+    hashes = PHashFingerprint.from_image(grey)
+    assert len(hashes) == 8 * PHashFingerprint.size
+    flipped = PHashFingerprint.from_image(np.ascontiguousarray(grey[:, ::-1]))
+    assert flipped[:8] == hashes[5 * 8 : 6 * 8]
+
+
+def test_document_round_trip_through_mongodb(art_fp, mongo_uri, db_name):
+    doc = art_fp.to_document()
+    assert doc["version"] == FINGERPRINT_VERSION
+    assert Fingerprint.from_document(doc) == art_fp
+    client = MongoClient(mongo_uri)
+    try:
+        client[db_name].images.insert_one({"_id": "x", "fingerprint": doc})
+        stored = client[db_name].images.find_one({"_id": "x"})["fingerprint"]
+    finally:
+        client.close()
+    assert Fingerprint.from_document(stored) == art_fp
+
+
+def test_document_is_compact(art_fp):
+    doc = art_fp.to_document()
+    size = len(doc["pdq"]["hashes"]) + len(doc["phash"]) + sum(map(len, doc["orb"].values()))
+    assert size <= 8 * 1024
+    assert art_fp.feature_count >= 50
+
+
+def test_version_mismatch_is_detected(art_fp):
+    doc = art_fp.to_document()
+    assert is_current(doc)
+    stale = {**doc, "version": FINGERPRINT_VERSION - 1}
+    assert not is_current(stale)
+    assert not is_current(None)
+    with pytest.raises(ValueError, match="fingerprint the image again"):
+        Fingerprint.from_document(stale)
+
+
+def test_malformed_document_is_refused(art_fp):
+    doc = art_fp.to_document()
+    del doc["pdq"]
+    with pytest.raises(ValueError, match="malformed"):
+        Fingerprint.from_document(doc)

@@ -1,0 +1,176 @@
+"""PortfolioIndex: exact, near and partial matches, no false alarms, add/remove, threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
+
+from pipelines.fingerprint import fingerprint
+from pipelines.index import FeatureIndex, HammingIndex, Match, PortfolioIndex
+from tests.test_pipelines_fingerprint import artwork, encode
+
+PORTFOLIO = range(100, 108)
+
+
+@pytest.fixture(scope="module")
+def works() -> dict[str, Image.Image]:
+    return {f"art{seed}": artwork(seed, (720, 540)) for seed in PORTFOLIO}
+
+
+@pytest.fixture(scope="module")
+def index(works) -> PortfolioIndex:
+    built = PortfolioIndex()
+    for artwork_id, image in works.items():
+        built.add(artwork_id, fingerprint(encode(image, "PNG")))
+    return built
+
+
+def search(index: PortfolioIndex, image: Image.Image, quality: int = 75) -> list[Match]:
+    return index.search(fingerprint(encode(image.convert("RGB"), quality=quality)))
+
+
+def only(matches: list[Match], artwork_id: str) -> Match:
+    assert [m.artwork_id for m in matches] == [artwork_id], matches
+    return matches[0]
+
+
+def screenshot(image: Image.Image) -> Image.Image:
+    """The artwork at 45% of a phone screenshot's width, with UI chrome and text."""
+    canvas = Image.new("RGB", (1080, 1920), (250, 250, 250))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1080, 160), fill=(30, 30, 60))
+    for row in range(12):
+        draw.text((60, 1100 + row * 50), "so pretty!! who made this? #aiart " * 2, fill=(20,) * 3)
+    shown = image.resize((486, 365))
+    canvas.paste(shown, (120, 400))
+    return canvas
+
+
+def test_reencoded_copy_is_exact(index, works):
+    match = only(search(index, works["art100"], quality=60), "art100")
+    assert match.kind == "exact"
+    assert match.distances["pdq"] <= 12
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda im: im.resize((360, 270)),
+        lambda im: ImageEnhance.Brightness(im).enhance(1.3),
+        lambda im: im.filter(ImageFilter.GaussianBlur(2)),
+        lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+        lambda im: im.transpose(Image.Transpose.ROTATE_90),
+        lambda im: im.convert("L"),
+    ],
+    ids=["resize", "brightness", "blur", "flip", "rot90", "grey"],
+)
+def test_edited_whole_image_is_near(index, works, edit):
+    match = only(search(index, edit(works["art101"])), "art101")
+    assert match.kind in ("near", "exact")
+    assert 0 < match.score <= 1
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda im: im.crop((0, 0, int(im.width * 0.6), int(im.height * 0.6))),
+        lambda im: screenshot(im),
+        lambda im: im.rotate(5, expand=True, fillcolor=(255, 255, 255)),
+    ],
+    ids=["crop40", "screenshot", "rotate5"],
+)
+def test_part_of_an_image_is_partial(index, works, edit):
+    match = only(search(index, edit(works["art102"])), "art102")
+    assert match.kind in ("partial", "near")
+    if match.kind == "partial":  # verified local features, or an embedded region's hash
+        assert match.distances.get("inliers", 0) >= 12 or "region" in match.distances
+
+
+def test_screenshot_is_partial_not_near(index, works):
+    match = only(search(index, screenshot(works["art103"])), "art103")
+    assert match.kind == "partial"
+
+
+def test_unrelated_images_match_nothing(index):
+    for seed in range(300, 316):
+        assert search(index, artwork(seed, (720, 540))) == [], seed
+
+
+def test_low_quality_pdq_never_matches_whole_image():
+    # A mostly white page with a small textured stamp: PDQ quality is below the floor, so
+    # only verified local features could ever match it.
+    page = Image.new("RGB", (600, 600), (255, 255, 255))
+    page.paste(artwork(7, (60, 60)), (270, 270))
+    fp = fingerprint(page)
+    assert not fp.pdq_usable
+    index = PortfolioIndex()
+    index.add("page", fp)
+    assert index.search(fp) == [] or index.search(fp)[0].kind == "partial"
+
+
+def test_add_search_remove(works):
+    index = PortfolioIndex()
+    assert len(index) == 0
+    assert index.search(fingerprint(works["art104"])) == []
+    for artwork_id in ("art104", "art105"):
+        index.add(artwork_id, fingerprint(works[artwork_id]))
+    assert len(index) == 2 and "art104" in index
+    query = fingerprint(encode(works["art104"], quality=70))
+    assert only(index.search(query), "art104").kind == "exact"
+    index.remove("art104")
+    index.remove("never-added")
+    assert len(index) == 1
+    assert index.search(query) == []
+    index.add("art104", fingerprint(works["art104"]))
+    assert only(index.search(query), "art104")
+
+
+def test_reverse_direction_one_entry_index(works):
+    """Back-scan: a stored crawled-image document searched against one new artwork."""
+    from pipelines.fingerprint import Fingerprint
+
+    stored = fingerprint(encode(screenshot(works["art106"]), quality=80)).to_document()
+    index = PortfolioIndex()
+    index.add("art106", fingerprint(works["art106"]))
+    assert only(index.search(Fingerprint.from_document(stored)), "art106").kind == "partial"
+
+
+def test_search_from_threads_agrees_with_serial(index, works):
+    queries = [fingerprint(encode(im, quality=50)) for im in works.values()]
+    serial = [index.search(q) for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(index.search, queries * 3))
+    assert threaded == serial * 3
+
+
+def test_multi_index_hashing_finds_what_a_scan_finds():
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (30_000, 32), dtype=np.uint8)
+    queries = codes[:50].copy()
+    bits = np.unpackbits(queries, axis=1)
+    for row, flips in enumerate(rng.integers(0, 32, 50)):  # 0..31 bits away
+        bits[row, rng.choice(256, flips, replace=False)] ^= 1
+    queries = np.packbits(bits, axis=1)
+    mih, scan = HammingIndex(codes, multi_index=True), HammingIndex(codes, multi_index=False)
+    for query in queries:
+        a, b = mih.within(query[None], 31), scan.within(query[None], 31)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        assert len(a[0]) >= 1
+
+
+def test_feature_index_dense_and_sparse_buckets_vote_alike():
+    rng = np.random.default_rng(6)
+    desc = rng.integers(0, 256, (5000, 32), dtype=np.uint8)
+    owners = np.repeat(np.arange(50), 100)
+
+    class Dense(FeatureIndex):
+        dense_above = 0
+
+    sparse, dense = FeatureIndex(desc, owners), Dense(desc, owners)
+    query = desc[700:800]
+    votes = sparse.votes(query)
+    assert np.array_equal(votes, dense.votes(query))
+    assert votes.argmax() == 7 and votes[7] >= 100 * FeatureIndex.tables
