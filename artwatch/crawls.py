@@ -184,9 +184,12 @@ class CrawlRunner:
     def _record(self, run_id: str, status: str, exit_code: int | None, seconds: float) -> dict:
         fields: dict[str, Any] = {"exit_code": exit_code, "seconds": round(seconds, 3)}
         current = self.store.db.runs.find_one({"_id": object_id(run_id, "run id")}) or {}
-        # A clean exit keeps the status the crawl's own extension wrote (with its finish
-        # reason); anything else is the runner's to say.
-        if status != "finished" or current.get("status") in (None, "running"):
+        # The crawl's own extension writes a status with its finish reason; the runner's word
+        # wins where it knows more: a crash, or a crawl ended before its work was done (one
+        # that had finished and was only slow to exit keeps "finished").
+        recorded = current.get("status") not in (None, "running")
+        done = current.get("finish_reason") == "finished"
+        if not recorded or status == "failed" or (status != "finished" and not done):
             fields["status"] = status
         self.store.finish_run(run_id, fields)
         return self.store.db.runs.find_one({"_id": object_id(run_id, "run id")})

@@ -81,8 +81,9 @@ def test_sigterm_to_crawl_command_ends_and_records_the_crawl(
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         base_url = f"base_url=http://127.0.0.1:{silent.getsockname()[1]}"
+        args = ["-a", base_url, "-a", "tags=aiart"]
         command = subprocess.Popen(
-            [sys.executable, "-m", "artwatch", "crawl", "mastodon", "-a", base_url],
+            [sys.executable, "-m", "artwatch", "crawl", "mastodon", *args],
             env=crawl_env(tmp_path, mongo_uri, db_name), cwd=tmp_path,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
