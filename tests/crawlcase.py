@@ -1,11 +1,10 @@
 """Invented Mastodon replay cases whose images are generated, for the crawl-to-hit tests.
 
-``MastodonCase`` writes a case folder for ``tests.replay.ReplayServer``: hashtag timeline
-pages (40 statuses each, ``Link: rel="next"``) and the image files the statuses point at,
-served from the replay server itself as ``{base}/media/<name>``. Images come from
+``MastodonCase`` writes a case folder for the replay server of ``tests.replay``: hashtag
+timeline pages (40 statuses each, ``Link: rel="next"``) and the image files the statuses
+point at, served as ``{base}/media/<name>`` by ``CrawlReplayServer``. Images come from
 ``artwatch.samples`` (procedural paintings), edited the ways reposts edit them. Nothing here
-is recorded from a real platform: every status is invented. ``SlowReplayServer`` answers
-image requests after a delay, so a test can kill a crawl while it is in the middle.
+is recorded from a real platform: every status is invented.
 """
 
 from __future__ import annotations
@@ -127,15 +126,27 @@ class MastodonCase:
         return folder
 
 
-class SlowReplayServer(ReplayServer):
-    """A replay server that answers image requests after ``delay`` seconds."""
+class CrawlReplayServer(ReplayServer):
+    """The replay server for crawls that fetch many images at once.
 
-    def __init__(self, case_dir: Path, delay: float):
+    socketserver listens with a backlog of 5: sixteen concurrent image requests overflow it
+    and the kernel drops SYNs, which the client retries after 1, 3, 7 seconds, so a crawl
+    looks slow for nothing. Images are also found by a dict lookup instead of the linear
+    scan, which is quadratic over thousands of files. ``delay`` slows image answers down, so
+    a test can kill a crawl while it is in the middle.
+    """
+
+    def __init__(self, case_dir: Path, delay: float = 0.0):
         super().__init__(case_dir)
+        self._server.socket.listen(128)
         self.delay = delay
+        self.media = {e["path"]: e for e in self.entries if e["path"].startswith("/media/")}
+
+    def _match(self, method: str, target: str, headers: dict[str, str]) -> dict | None:
+        return self.media.get(target) or super()._match(method, target, headers)
 
     def _body(self, entry: dict) -> bytes:
-        if entry["path"].startswith("/media/"):
+        if self.delay and entry["path"].startswith("/media/"):
             time.sleep(self.delay)
         return super()._body(entry)
 

@@ -18,14 +18,14 @@ from crawler.spiders.mastodon import MastodonSpider
 from tests.crawlcase import (
     EDITS,
     TAG,
+    CrawlReplayServer,
     MastodonCase,
-    SlowReplayServer,
     crawl_settings,
     jpeg,
     png,
     portfolio_image,
 )
-from tests.replay import ReplayServer, run_spider
+from tests.replay import run_spider
 
 SEEDS = {"a": 11, "b": 12, "c": 13, "d": 14, "late": 15}
 
@@ -93,7 +93,7 @@ def hit_pairs(store) -> set[tuple[str, str]]:
 
 
 def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(world, store):
-    with ReplayServer(world["folder"]) as server:
+    with CrawlReplayServer(world["folder"]) as server:
         first = crawl(server, store)
         assert not server.unexpected
         assert hit_pairs(store) == world["expected"]
@@ -167,7 +167,7 @@ def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(sto
     folder = case.write(tmp_path / "case")
     log_path = tmp_path / "crawl.log"
 
-    with SlowReplayServer(folder, delay=0.25) as server:
+    with CrawlReplayServer(folder, delay=0.25) as server:
         process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
         try:
             wait_for(lambda: store.db.posts.count_documents({}) >= 8, 120, "posts being stored")
@@ -179,7 +179,7 @@ def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(sto
     done_before = store.db.posts.count_documents({"processed_at": {"$exists": True}})
     assert store.db.cursors.count_documents({}) == 0, "the cursor moved past unstored posts"
 
-    with SlowReplayServer(folder, delay=0) as server:
+    with CrawlReplayServer(folder, delay=0) as server:
         process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
         assert process.wait(180) == 0, log_path.read_text()[-3000:]
 

@@ -12,8 +12,17 @@ from crawler.spiders.mastodon import MastodonSpider
 from pipelines.asyncstore import AsyncStore
 from pipelines.fingerprint import fingerprint
 from pipelines.matching import MatchPipeline
-from tests.crawlcase import EDITS, TAG, MastodonCase, crawl_settings, jpeg, png, portfolio_image
-from tests.replay import ReplayServer, run_spider
+from tests.crawlcase import (
+    EDITS,
+    TAG,
+    CrawlReplayServer,
+    MastodonCase,
+    crawl_settings,
+    jpeg,
+    png,
+    portfolio_image,
+)
+from tests.replay import run_spider
 
 
 def enroll_seeds(store, tmp_path, artist_id: str, seeds) -> list[str]:
@@ -63,13 +72,13 @@ def test_a_dismissed_hit_suppresses_the_same_image_in_a_later_post(store, tmp_pa
     second.add_status([second.add_file("copy.jpg", copy)])
     second.add_status([second.add_file("copy-again.jpg", copy)])
     settings = crawl_settings(store.uri, store.db.name)
-    with ReplayServer(first.write(tmp_path / "first")) as server:
+    with CrawlReplayServer(first.write(tmp_path / "first")) as server:
         run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     [hit] = store.db.hits.find()
     assert store.set_hit_status(str(hit["_id"]), artist_id, "dismissed")
 
     store.db.cursors.delete_many({})
-    with ReplayServer(second.write(tmp_path / "second")) as server:
+    with CrawlReplayServer(second.write(tmp_path / "second")) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["artwatch/hits/suppressed"] == 1  # status 1001; 1000 is processed
     assert store.db.hits.count_documents({}) == 1

@@ -7,8 +7,15 @@ import zlib
 
 from crawler.spiders.mastodon import MastodonSpider
 from pipelines.media import sniff
-from tests.crawlcase import TAG, MastodonCase, crawl_settings, jpeg, portfolio_image
-from tests.replay import ReplayServer, run_spider
+from tests.crawlcase import (
+    TAG,
+    CrawlReplayServer,
+    MastodonCase,
+    crawl_settings,
+    jpeg,
+    portfolio_image,
+)
+from tests.replay import run_spider
 
 MAXSIZE = 300_000
 
@@ -60,7 +67,7 @@ def test_bad_images_are_dropped_with_their_reason_and_the_crawl_goes_on(store, t
     folder = case.write(tmp_path / "case")
 
     settings = crawl_settings(store.uri, store.db.name, ARTWATCH_IMAGE_MAXSIZE=MAXSIZE)
-    with ReplayServer(folder) as server:
+    with CrawlReplayServer(folder) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["finish_reason"] == "finished"
     assert not [line for line in result.logs if line.startswith("ERROR")]
@@ -91,11 +98,11 @@ def test_a_known_image_is_linked_not_fingerprinted_again(store, tmp_path):
     second.add_status([second.add_file("one.jpg", data)])
     second.add_status([second.add_file("same-bytes-elsewhere.jpg", data)])
     settings = crawl_settings(store.uri, store.db.name)
-    with ReplayServer(first.write(tmp_path / "first")) as server:
+    with CrawlReplayServer(first.write(tmp_path / "first")) as server:
         run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     store.db.cursors.delete_many({})
     store.db.posts.delete_many({})
-    with ReplayServer(second.write(tmp_path / "second")) as server:
+    with CrawlReplayServer(second.write(tmp_path / "second")) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["artwatch/images/known"] == 2
     assert "artwatch/images/fingerprinted" not in result.stats

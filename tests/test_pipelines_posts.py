@@ -12,13 +12,13 @@ from crawler.spiders.mastodon import MastodonSpider
 from pipelines.store import Store
 from tests.crawlcase import (
     TAG,
+    CrawlReplayServer,
     MastodonCase,
-    SlowReplayServer,
     crawl_settings,
     jpeg,
     portfolio_image,
 )
-from tests.replay import ReplayServer, run_spider
+from tests.replay import run_spider
 
 
 def five_posts(tmp_path, count: int = 5):
@@ -35,7 +35,7 @@ def walk_key(server) -> str:
 
 def test_stored_cursor_reaches_the_spider_before_its_first_request(store, tmp_path):
     settings = crawl_settings(store.uri, store.db.name)
-    with ReplayServer(five_posts(tmp_path)) as server:
+    with CrawlReplayServer(five_posts(tmp_path)) as server:
         store.save_cursor("mastodon", walk_key(server), "1002")
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert sorted(p["_id"] for p in store.db.posts.find()) == ["mastodon:1003", "mastodon:1004"]
@@ -47,7 +47,7 @@ def test_stored_cursor_reaches_the_spider_before_its_first_request(store, tmp_pa
 def test_store_none_opens_no_database_and_passes_posts_through(tmp_path):
     nowhere = f"mongodb://127.0.0.1:{free_port()}/"
     settings = crawl_settings(nowhere, "unused", ARTWATCH_STORE="none")
-    with ReplayServer(five_posts(tmp_path)) as server:
+    with CrawlReplayServer(five_posts(tmp_path)) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["finish_reason"] == "finished"
     assert sorted(item["post_id"] for item in result.items) == [str(n) for n in range(1000, 1005)]
@@ -60,7 +60,7 @@ def test_store_none_opens_no_database_and_passes_posts_through(tmp_path):
 def test_unreachable_mongodb_at_start_closes_the_spider_before_any_request(tmp_path):
     nowhere = f"mongodb://127.0.0.1:{free_port()}/"
     settings = crawl_settings(nowhere, "unused")
-    with ReplayServer(five_posts(tmp_path)) as server:
+    with CrawlReplayServer(five_posts(tmp_path)) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["finish_reason"] == "store_unavailable"
     assert server.requests == []
@@ -73,7 +73,7 @@ def test_mongodb_lost_mid_crawl_stops_the_crawl_and_holds_the_cursor(tmp_path):
     uri = server_db.start()
     try:
         settings = crawl_settings(uri, "crawl", CONCURRENT_REQUESTS_PER_DOMAIN=2)
-        with SlowReplayServer(five_posts(tmp_path, 12), delay=0.3) as replay:
+        with CrawlReplayServer(five_posts(tmp_path, 12), delay=0.3) as replay:
             watcher = threading.Thread(target=_stop_after_posts, args=(server_db, uri, 3))
             watcher.start()
             result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=replay.base)

@@ -13,8 +13,16 @@ from PIL import Image
 from artwatch.portfolio import enroll
 from crawler.extensions import mongo_safe
 from crawler.items import PostItem
-from tests.crawlcase import EDITS, MastodonCase, crawl_settings, jpeg, png, portfolio_image
-from tests.replay import ReplayServer, run_spider
+from tests.crawlcase import (
+    EDITS,
+    CrawlReplayServer,
+    MastodonCase,
+    crawl_settings,
+    jpeg,
+    png,
+    portfolio_image,
+)
+from tests.replay import run_spider
 
 
 class ScreenshotSpider(scrapy.Spider):
@@ -60,7 +68,7 @@ def test_screenshot_is_kept_as_a_small_jpeg_with_the_hit_and_the_run_is_recorded
     run_id = store.start_run("nightly-xhs", "screens", {"tags": "ai绘画"})
 
     settings = crawl_settings(store.uri, store.db.name, ARTWATCH_RUN_ID=run_id)
-    with ReplayServer(case.write(tmp_path / "case")) as server:
+    with CrawlReplayServer(case.write(tmp_path / "case")) as server:
         run_spider(
             ScreenshotSpider, settings=settings, base=server.base, screenshot=shot.getvalue()
         )

@@ -1,0 +1,335 @@
+"""Crawl speed with the whole item pipeline, against the same crawl with our pipelines off.
+
+Run ``python -m benchmarks.crawl`` (``--full`` for 2,000 posts and 3,000 images). A Mastodon
+replay server (invented statuses, 40 per page) serves distinct 1-2 megapixel JPEGs generated
+once into ``benchmarks/.cache/crawl/``. Each crawl is a real ``scrapy crawl mastodon``
+process, as the scheduler runs it, with politeness delays off so the pipeline, not the
+delay, is the limit. The portfolio holds 10,000 artworks: 9,980 synthetic (a real
+fingerprint's layout with random PDQ, pHash and ORB bytes, so index size and lookup cost are
+those of 10k works) plus 20 real enrolled artworks that about 10 % of the crawled images are
+derived from, so hits are written too. The baseline ("pipelines off") runs the same crawl
+with ``ARTWATCH_STORE=none`` and a pipeline that downloads every image through the same
+downloader and discards it: what remains is our cost (hashing, fingerprinting, matching,
+MongoDB writes). The ``LoopLag`` extension runs a 50 ms ``LoopingCall`` in the crawl process
+and records how late each tick fires: a fingerprint computed on the reactor thread would
+show up as a lag of its duration (tens of milliseconds per image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+from PIL import Image, ImageDraw
+from scrapy import Request, signals
+
+CACHE = Path(__file__).resolve().parent / ".cache" / "crawl"
+PROJECT = Path(__file__).resolve().parent.parent
+BASES = 200  # distinct procedural artworks the crawled images derive from
+ENROLLED = 20  # of those, enrolled for real: images of these produce hits
+PORTFOLIO = 10_000
+LAG_INTERVAL = 0.05
+
+
+# -- inside the crawl process -------------------------------------------------------------
+
+
+class LoopLag:
+    """Extension: how late a 50 ms LoopingCall fires, and the crawl's own clock and stats."""
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+        self.path = crawler.settings.get("BENCH_OUT")
+        self.lags: list[float] = []
+        crawler.signals.connect(self.opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> LoopLag:
+        return cls(crawler)
+
+    def opened(self, spider: Any) -> None:
+        from twisted.internet.task import LoopingCall
+
+        self.started = self.last = time.perf_counter()
+        self.call = LoopingCall(self.tick)
+        self.call.start(LAG_INTERVAL, now=False)
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.lags.append(max(0.0, now - self.last - LAG_INTERVAL))
+        self.last = now
+
+    def closed(self, spider: Any, reason: str) -> None:
+        self.call.stop()
+        stats = self.crawler.stats.get_stats()
+        lags = np.array(self.lags or [0.0]) * 1000
+        result = {
+            "seconds": time.perf_counter() - self.started,
+            "reason": reason,
+            "lag_max_ms": float(lags.max()),
+            "lag_p99_ms": float(np.percentile(lags, 99)),
+            "stats": {k: v for k, v in stats.items() if isinstance(v, int | float)},
+        }
+        Path(self.path).write_text(json.dumps(result))
+
+
+class DownloadOnly:
+    """Baseline pipeline: download every image like the media stage, then forget it."""
+
+    def __init__(self, crawler: Any):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> DownloadOnly:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        if type(item).__name__ != "PostItem":
+            return item
+        meta = {"untrusted_url": True, "download_maxsize": 25 * 1024 * 1024}
+        requests = [Request(u, meta=meta, dont_filter=True) for u in item["image_urls"]]
+        responses = await asyncio.gather(*(self.crawler.engine.download_async(r) for r in requests))
+        self.crawler.stats.inc_value("artwatch/images/downloaded", len(responses))
+        return {"post_id": item["post_id"], "cursor_key": item["cursor_key"]}
+
+
+# -- the corpus -----------------------------------------------------------------------------
+
+
+def _image(number: int) -> bytes:
+    """A distinct 1-2 MP JPEG derived from base artwork ``number % BASES``."""
+    from artwatch.samples import artwork, encode
+
+    rng = np.random.default_rng(number)
+    base = artwork(number % BASES, (640, 480))
+    width = int(rng.integers(1200, 1650))
+    image = base.resize((width, width * 3 // 4), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(image)
+    corner = (int(rng.integers(0, width - 200)), int(rng.integers(0, 200)))
+    draw.text(corner, f"#{number} aiart", fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    return encode(image, "JPEG", quality=int(rng.integers(80, 93)))
+
+
+def corpus(images: int) -> Path:
+    """``images`` JPEGs in the cache, generated once (in parallel) and reused."""
+    folder = CACHE / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in range(images) if not (folder / f"{n}.jpg").exists()]
+    if missing:
+        print(f"generating {len(missing)} images into {folder} (once)...", flush=True)
+        with ProcessPoolExecutor() as pool:
+            for number, data in zip(missing, pool.map(_image, missing, chunksize=8), strict=True):
+                (folder / f"{number}.jpg").write_bytes(data)
+    return folder
+
+
+def case(posts: int, images: int) -> Path:
+    """The replay case: ``posts`` statuses holding ``images`` images (one or two each)."""
+    from tests.crawlcase import MastodonCase
+
+    folder = corpus(images)
+    statuses = MastodonCase()
+    next_image = 0
+    for number in range(posts):
+        count = 2 if number < images - posts else 1
+        urls = ["{base}/media/" + f"{next_image + i}.jpg" for i in range(count)]
+        next_image += count
+        statuses.add_status(urls)
+    statuses.write(folder)
+    index = json.loads((folder / "index.json").read_text())
+    index += [
+        {"path": f"/media/{n}.jpg", "headers": {"Content-Type": "image/jpeg"},
+         "body_file": f"{n}.jpg"}
+        for n in range(images)
+    ]  # fmt: skip
+    (folder / "index.json").write_text(json.dumps(index))
+    return folder
+
+
+# -- the portfolio ----------------------------------------------------------------------------
+
+
+def portfolio(store: Any) -> None:
+    """ENROLLED real artworks and PORTFOLIO - ENROLLED synthetic ones, for one artist."""
+    from artwatch.portfolio import artwork_fields
+    from artwatch.samples import artwork, encode
+    from pipelines.fingerprint import Fingerprint
+
+    artist_id = store.add_artist("Bench", "bench@example.org")
+    real = None
+    for seed in range(ENROLLED):
+        data = encode(artwork(seed, (640, 480)), "PNG")
+        fields = artwork_fields(data, f"bench{seed}.png")
+        store.add_artwork(artist_id, f"real{seed}", fields)
+        real = Fingerprint.from_document(fields["fingerprint"])
+    rng = np.random.default_rng(7)
+    batch = []
+    for number in range(PORTFOLIO - ENROLLED):
+        fake = dataclasses.replace(
+            real,
+            pdq=rng.bytes(len(real.pdq)),
+            phash=rng.bytes(len(real.phash)),
+            orb_desc=rng.bytes(len(real.orb_desc)),
+        )
+        batch.append(
+            {"artist_id": artist_id, "sha256": f"synthetic{number}",
+             "fingerprint": fake.to_document(), "filename": f"synthetic{number}"}
+        )  # fmt: skip
+        if len(batch) == 1000:
+            store.db.artworks.insert_many(batch)
+            batch = []
+    if batch:
+        store.db.artworks.insert_many(batch)
+
+
+# -- running and measuring ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Result:
+    name: str
+    seconds: float
+    posts: int
+    images: int
+    cpu_seconds: float
+    peak_rss_mb: float
+    lag_max_ms: float
+    lag_p99_ms: float
+    hits: int
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def crawl(name: str, base: str, pages: int, env: dict[str, str], settings: dict[str, Any]):
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    command = [sys.executable, "-m", "scrapy", "crawl", "mastodon", "-a", "tags=aiart"]
+    command += ["-a", f"base_url={base}", "-a", f"max_pages={pages}"]
+    common = {
+        "ROBOTSTXT_OBEY": False,
+        "AUTOTHROTTLE_ENABLED": False,
+        "DOWNLOAD_DELAY": 0,
+        "CONCURRENT_REQUESTS": 32,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+        "LOG_LEVEL": "INFO",
+        "BENCH_OUT": str(out),
+    }
+    for key, value in {**common, **settings}.items():
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        command += ["-s", f"{key}={text}"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    log_path = CACHE / f"{name.replace(' ', '-')}.log"
+    log = open(log_path, "wb")  # noqa: SIM115
+    process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
+    watched, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss(watched))
+        time.sleep(0.25)
+    log.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0 or not out.stat().st_size:
+        raise SystemExit(f"{name} crawl failed; see {log_path}")
+    found = json.loads(out.read_text())
+    out.unlink()
+    stats = found["stats"]
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return Result(
+        name=name,
+        seconds=found["seconds"],
+        posts=int(stats.get("item_scraped_count", 0)),
+        images=int(stats.get("artwatch/images/downloaded", 0)),
+        cpu_seconds=cpu,
+        peak_rss_mb=peak / 2**20,
+        lag_max_ms=found["lag_max_ms"],
+        lag_p99_ms=found["lag_p99_ms"],
+        hits=int(stats.get("artwatch/hits/new", 0)),
+    )
+
+
+def table(results: list[Result]) -> None:
+    head = (
+        f"{'crawl':<16}{'posts':>7}{'images':>8}{'seconds':>9}{'posts/s':>9}{'images/s':>10}"
+        f"{'CPU ms/img':>12}{'peak MB':>9}{'lag max ms':>12}{'lag p99 ms':>12}{'hits':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        print(
+            f"{r.name:<16}{r.posts:>7}{r.images:>8}{r.seconds:>9.1f}{r.posts / r.seconds:>9.1f}"
+            f"{r.images / r.seconds:>10.1f}{1000 * r.cpu_seconds / max(r.images, 1):>12.1f}"
+            f"{r.peak_rss_mb:>9.0f}{r.lag_max_ms:>12.1f}{r.lag_p99_ms:>12.1f}{r.hits:>6}"
+        )
+    full, off = results
+    ratio = (full.images / full.seconds) / (off.images / off.seconds)
+    print(f"\nfull pipeline rate / pipelines-off rate: {ratio:.0%} (target >= 50 %)")
+
+
+def main() -> None:
+    from artwatch.embedded import EmbeddedMongo
+    from pipelines.store import Store
+    from tests.crawlcase import CrawlReplayServer
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="2,000 posts and 3,000 images")
+    args = parser.parse_args()
+    posts, images = (2000, 3000) if args.full else (300, 450)
+    folder = case(posts, images)
+    pages = posts // 40 + 2
+    print(f"{posts} posts, {images} images (1-2 MP JPEG), portfolio {PORTFOLIO} artworks, "
+          f"{os.cpu_count()} cores")  # fmt: skip
+    with tempfile.TemporaryDirectory() as data_dir:
+        server = EmbeddedMongo(Path(data_dir))
+        uri = server.start()
+        try:
+            with Store(uri, "bench") as store:
+                portfolio(store)
+            env = {
+                **os.environ,
+                "MONGODB_URI": uri,
+                "ARTWATCH_DB_NAME": "bench",
+                "ARTWATCH_ALLOW_PRIVATE_HOSTS": "127.0.0.1",
+                "PYTHONPATH": str(PROJECT),
+            }
+            extensions = {"benchmarks.crawl.LoopLag": 0, "crawler.extensions.RunRecorder": 500}
+            results = []
+            with CrawlReplayServer(folder) as replay:
+                results.append(
+                    crawl("full pipeline", replay.base, pages, env, {"EXTENSIONS": extensions})
+                )
+                off = {
+                    "EXTENSIONS": extensions,
+                    "ARTWATCH_STORE": "none",
+                    "ITEM_PIPELINES": {
+                        "pipelines.posts.PostsPipeline": 100,
+                        "benchmarks.crawl.DownloadOnly": 200,
+                    },
+                }
+                results.append(crawl("pipelines off", replay.base, pages, env, off))
+        finally:
+            server.stop()
+    table(results)
+
+
+if __name__ == "__main__":
+    main()
