@@ -202,26 +202,50 @@ class EmbeddedRegions:
     max_share: ClassVar[float] = 0.85
     # Colour distance (max over channels) that separates content from background.
     tolerance: ClassVar[int] = 20
-    # Opening kernel in working-image pixels: wider than text strokes at working scale.
-    kernel: ClassVar[int] = 9
+    # The search runs on a copy of about this many pixels (regions are large, so detail is
+    # not needed), with a 3x3 opening that removes text strokes at that scale.
+    search_area: ClassVar[int] = 160 * 160
 
     @classmethod
     def boxes(cls, rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Up to ``max_regions`` (x0, y0, x1, y1) boxes, largest first."""
+        """Up to ``max_regions`` (x0, y0, x1, y1) boxes in ``rgb``'s pixels, largest first."""
         height, width = rgb.shape[:2]
-        edge = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.int16)
-        background = np.median(edge, axis=0)
-        content = np.abs(rgb.astype(np.int16) - background).max(axis=2) > cls.tolerance
-        square = np.ones((cls.kernel, cls.kernel), np.uint8)
-        mask = cv2.morphologyEx(content.astype(np.uint8), cv2.MORPH_OPEN, square)
+        scale = min(1.0, (cls.search_area / (width * height)) ** 0.5)
+        small = cv2.resize(
+            rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=_AREA
+        )
+        edge = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+        background = np.median(edge, axis=0).astype(np.uint8)
+        distance = cv2.absdiff(small, np.full_like(small, background)).max(axis=2)
+        content = (distance > cls.tolerance).astype(np.uint8)
+        square = np.ones((3, 3), np.uint8)
+        mask = cv2.morphologyEx(content, cv2.MORPH_OPEN, square)
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, square)
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        found = []
+        found: list[tuple[int, int, int, int]] = []
         for x, y, w, h, area in sorted(stats[1:count].tolist(), key=lambda s: -s[4]):
-            share = w * h / (width * height)
+            share = w * h / (small.shape[0] * small.shape[1])
             if cls.min_share <= share <= cls.max_share and area >= 0.5 * w * h:
-                found.append((x, y, x + w, y + h))
-        return found[: cls.max_regions]
+                box = (x / scale, y / scale, (x + w) / scale, (y + h) / scale)
+                found.append(cls._refine(rgb, background, box, margin=2 / scale))
+            if len(found) == cls.max_regions:
+                break
+        return found
+
+    @classmethod
+    def _refine(cls, rgb, background, box, margin: float) -> tuple[int, int, int, int]:
+        """Snap a box found on the small copy to the content edges at full resolution: a
+        few pixels of background or lost artwork change a PDQ hash by tens of bits."""
+        height, width = rgb.shape[:2]
+        x0, y0 = max(0, int(box[0] - margin)), max(0, int(box[1] - margin))
+        x1, y1 = min(width, int(box[2] + margin) + 1), min(height, int(box[3] + margin) + 1)
+        part = rgb[y0:y1, x0:x1]
+        content = cv2.absdiff(part, np.full_like(part, background)).max(axis=2) > cls.tolerance
+        rows = np.flatnonzero(content.mean(axis=1) > 0.5)
+        cols = np.flatnonzero(content.mean(axis=0) > 0.5)
+        if len(rows) < 2 or len(cols) < 2:
+            return round(box[0]), round(box[1]), round(box[2]), round(box[3])
+        return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
 
     @classmethod
     def from_image(cls, rgb: np.ndarray) -> bytes:

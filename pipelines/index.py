@@ -50,6 +50,11 @@ class Rule:
     # "exact": re-encodings and resizes of the same pixels, as seen on the calibration split.
     pdq_exact: ClassVar[int] = 12
     phash_exact: ClassVar[int] = 6
+    # For candidates the local features voted for, a looser whole-image test: PDQ and pHash
+    # must both hold. On the calibration split no unrelated pair came closer than PDQ 90 or
+    # pHash 14, so these keep a wide margin while catching captioned and overlaid copies.
+    pdq_voted: ClassVar[int] = 63
+    phash_voted: ClassVar[int] = 8
     # Geometric verification: RANSAC inliers of a similarity transform needed for a match.
     min_inliers: ClassVar[int] = 12
     # A partial match's score reaches 1.0 at this many inliers.
@@ -201,7 +206,7 @@ class FeatureIndex:
         return bits[:, cls._selection].astype(np.int64) @ cls._weights
 
     def votes(self, descriptors: np.ndarray) -> np.ndarray:
-        """Per owner, how many (query descriptor, table) pairs hit one of its descriptors."""
+        """Per owner, how many query descriptors share a bucket with one of its descriptors."""
         if not len(descriptors) or not self._n_owners:
             return np.zeros(self._n_owners, dtype=np.int64)
         keys = self.keys(descriptors)  # (q, tables)
@@ -214,9 +219,13 @@ class FeatureIndex:
                 starts = np.searchsorted(self._sorted[t], keys[:, t], side="left")
                 ends = np.searchsorted(self._sorted[t], keys[:, t], side="right")
             ends = np.where(ends - starts > self.bucket_cap, starts, ends)
-            hits.append(self._rows.ravel()[_expand_ranges(starts + t * n, ends + t * n)])
-        owners = self.owners[np.concatenate(hits)]
-        return np.bincount(owners, minlength=self._n_owners)
+            rows = self._rows.ravel()[_expand_ranges(starts + t * n, ends + t * n)]
+            hits.append((rows, np.repeat(np.arange(len(keys)), ends - starts)))
+        rows = np.concatenate([h[0] for h in hits])
+        asking = np.concatenate([h[1] for h in hits])
+        # One vote per (query descriptor, artwork): repeated textures must not stuff the box.
+        pairs = np.unique(asking * self._n_owners + self.owners[rows])
+        return np.bincount(pairs % self._n_owners, minlength=self._n_owners)
 
 
 def verify_features(
@@ -367,11 +376,28 @@ class PortfolioIndex:
                 continue
             checked += 1
             entry = snap.entries[slot]
+            loose = _loose_whole_image(fp, entry.fingerprint)
+            if loose is not None:
+                yield slot, Match(snap.ids[slot], "near", 1 - loose["pdq"] / 256, loose)
+                continue
             inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
             if inliers >= Rule.min_inliers:
                 score = min(1.0, inliers / Rule.full_inliers)
                 distances = {"inliers": inliers, "votes": int(votes[slot])}
                 yield slot, Match(snap.ids[slot], "partial", score, distances)
+
+
+def _loose_whole_image(query: Fingerprint, art: Fingerprint) -> dict[str, int] | None:
+    """PDQ and pHash both moderately close: a whole-image edit (captions, heavy overlays)
+    too strong for PDQ's own threshold, only tried on candidates the features voted for."""
+    if not (query.pdq_usable and art.pdq_usable):
+        return None
+    dist = np.bitwise_count(query.pdq_hashes ^ art.pdq_hashes[0]).sum(axis=1)
+    variant = int(dist.argmin())
+    phash = PHashFingerprint.distance(query.phash_variant(variant), art.phash_variant(0))
+    if dist[variant] <= Rule.pdq_voted and phash <= Rule.phash_voted:
+        return {"pdq": int(dist[variant]), "phash": phash, "variant": variant}
+    return None
 
 
 def _rank(match: Match) -> tuple[int, float]:
