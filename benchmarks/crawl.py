@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -72,6 +73,8 @@ class LoopLag:
         now = time.perf_counter()
         self.lags.append(max(0.0, now - self.last - LAG_INTERVAL))
         self.last = now
+        if self.lags[-1] > 0.1:
+            logging.getLogger(__name__).warning("loop lag %.0f ms", self.lags[-1] * 1000)
 
     def closed(self, spider: Any, reason: str) -> None:
         self.call.stop()
@@ -210,6 +213,7 @@ class Result:
     lag_max_ms: float
     lag_p99_ms: float
     hits: int
+    db_cpu_seconds: float = 0.0
 
 
 def _tree_rss(process: psutil.Process) -> int:
@@ -222,14 +226,28 @@ def _tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def crawl(name: str, base: str, pages: int, env: dict[str, str], settings: dict[str, Any]):
+def _cpu(process: psutil.Process | None) -> float:
+    if process is None:
+        return 0.0
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def crawl(
+    name: str,
+    base: str,
+    pages: int,
+    env: dict[str, str],
+    settings: dict[str, Any],
+    database: psutil.Process | None = None,
+):
+    """One ``scrapy crawl`` process; its time, CPU (with its workers), memory and lag."""
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     command = [sys.executable, "-m", "scrapy", "crawl", "mastodon", "-a", "tags=aiart"]
     command += ["-a", f"base_url={base}", "-a", f"max_pages={pages}"]
     common = {
         "ROBOTSTXT_OBEY": False,
         "AUTOTHROTTLE_ENABLED": False,
-        "DOWNLOAD_DELAY": 0,
         "CONCURRENT_REQUESTS": 32,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
         "LOG_LEVEL": "INFO",
@@ -239,6 +257,7 @@ def crawl(name: str, base: str, pages: int, env: dict[str, str], settings: dict[
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         command += ["-s", f"{key}={text}"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    db_before = _cpu(database)
     log_path = CACHE / f"{name.replace(' ', '-')}.log"
     log = open(log_path, "wb")  # noqa: SIM115
     process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=log)
@@ -264,13 +283,15 @@ def crawl(name: str, base: str, pages: int, env: dict[str, str], settings: dict[
         lag_max_ms=found["lag_max_ms"],
         lag_p99_ms=found["lag_p99_ms"],
         hits=int(stats.get("artwatch/hits/new", 0)),
+        db_cpu_seconds=_cpu(database) - db_before,
     )
 
 
 def table(results: list[Result]) -> None:
     head = (
         f"{'crawl':<16}{'posts':>7}{'images':>8}{'seconds':>9}{'posts/s':>9}{'images/s':>10}"
-        f"{'CPU ms/img':>12}{'peak MB':>9}{'lag max ms':>12}{'lag p99 ms':>12}{'hits':>6}"
+        f"{'CPU ms/img':>12}{'db CPU ms/img':>15}{'peak MB':>9}{'lag max ms':>12}"
+        f"{'lag p99 ms':>12}{'hits':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -278,6 +299,7 @@ def table(results: list[Result]) -> None:
         print(
             f"{r.name:<16}{r.posts:>7}{r.images:>8}{r.seconds:>9.1f}{r.posts / r.seconds:>9.1f}"
             f"{r.images / r.seconds:>10.1f}{1000 * r.cpu_seconds / max(r.images, 1):>12.1f}"
+            f"{1000 * r.db_cpu_seconds / max(r.images, 1):>15.1f}"
             f"{r.peak_rss_mb:>9.0f}{r.lag_max_ms:>12.1f}{r.lag_p99_ms:>12.1f}{r.hits:>6}"
         )
     full, off = results
@@ -292,12 +314,15 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--full", action="store_true", help="2,000 posts and 3,000 images")
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="DOWNLOAD_DELAY of both crawls (0: none)"
+    )
     args = parser.parse_args()
     posts, images = (2000, 3000) if args.full else (300, 450)
     folder = case(posts, images)
     pages = posts // 40 + 2
     print(f"{posts} posts, {images} images (1-2 MP JPEG), portfolio {PORTFOLIO} artworks, "
-          f"{os.cpu_count()} cores")  # fmt: skip
+          f"{os.cpu_count()} cores, DOWNLOAD_DELAY={args.delay}")  # fmt: skip
     with tempfile.TemporaryDirectory() as data_dir:
         server = EmbeddedMongo(Path(data_dir))
         uri = server.start()
@@ -313,19 +338,20 @@ def main() -> None:
             }
             extensions = {"benchmarks.crawl.LoopLag": 0, "crawler.extensions.RunRecorder": 500}
             results = []
+            database = psutil.Process(json.loads(server.state_file.read_text())["pid"])
             with CrawlReplayServer(folder) as replay:
-                results.append(
-                    crawl("full pipeline", replay.base, pages, env, {"EXTENSIONS": extensions})
-                )
+                full = {"EXTENSIONS": extensions, "DOWNLOAD_DELAY": args.delay}
+                results.append(crawl("full pipeline", replay.base, pages, env, full, database))
                 off = {
                     "EXTENSIONS": extensions,
+                    "DOWNLOAD_DELAY": args.delay,
                     "ARTWATCH_STORE": "none",
                     "ITEM_PIPELINES": {
                         "pipelines.posts.PostsPipeline": 100,
                         "benchmarks.crawl.DownloadOnly": 200,
                     },
                 }
-                results.append(crawl("pipelines off", replay.base, pages, env, off))
+                results.append(crawl("pipelines off", replay.base, pages, env, off, database))
         finally:
             server.stop()
     table(results)

@@ -55,6 +55,7 @@ ARTWATCH_IMAGE_MAXSIZE = _env.artwatch_image_maxsize
 ARTWATCH_FINGERPRINT_WORKERS = _env.artwatch_fingerprint_workers
 ARTWATCH_FINGERPRINT_POOL = "process"  # or "thread"
 ARTWATCH_PORTFOLIO_REFRESH = 30.0  # seconds between checks for a changed portfolio
+ARTWATCH_MONGODB_TIMEOUT = 10.0  # seconds a write waits for MongoDB before the crawl stops
 ARTWATCH_RUN_ID = None  # the scheduler passes the runs document it created
 ARTWATCH_SOURCE = None  # the source name for the runs document; default: the spider name
 ARTWATCH_PLATFORMS = {name: p.model_dump(mode="json") for name, p in _sources.platforms.items()}

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
@@ -26,6 +27,9 @@ from pipelines.store import CONNECT_TIMEOUT_MS, INDEXES, redact_uri
 from pipelines.writes import cursor_write, image_write, post_write, processed_write
 
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Seconds an operation waits for MongoDB before the crawl is stopped (ARTWATCH_MONGODB_TIMEOUT).
+DEFAULT_TIMEOUT = 10.0
+MONITOR_TIMEOUT = 30.0
 
 
 def utcnow() -> datetime:
@@ -39,12 +43,15 @@ def _object_ids(ids: Iterable[str]) -> list[ObjectId]:
 class AsyncStore:
     """What the crawl reads and writes; build it with ``for_crawler``."""
 
-    def __init__(self, uri: str, db_name: str, timeout_ms: int = CONNECT_TIMEOUT_MS):
+    def __init__(self, uri: str, db_name: str, timeout: float = DEFAULT_TIMEOUT):
         self.uri = uri
+        # The driver's monitor uses connectTimeoutMS as its socket timeout: a server slowed
+        # down by a busy crawl must not be declared gone (which cancels every operation in
+        # flight), so it is generous; how long an operation waits for a server is `timeout`.
         self.client: AsyncMongoClient = AsyncMongoClient(
             uri,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
+            serverSelectionTimeoutMS=int(timeout * 1000),
+            connectTimeoutMS=int(max(timeout, MONITOR_TIMEOUT) * 1000),
             tz_aware=True,
             tzinfo=UTC,
         )
@@ -62,7 +69,11 @@ class AsyncStore:
                     "MONGODB_URI is not set and no embedded database was started "
                     "(crawler.extensions.EmbeddedDatabase in ADDONS starts one)"
                 )
-            store = cls(uri, crawler.settings.get("ARTWATCH_DB_NAME", "artwatch"))
+            store = cls(
+                uri,
+                crawler.settings.get("ARTWATCH_DB_NAME", "artwatch"),
+                crawler.settings.getfloat("ARTWATCH_MONGODB_TIMEOUT", DEFAULT_TIMEOUT),
+            )
             _STORES[crawler] = store
             crawler.signals.connect(store.close, signal=signals.engine_stopped)
         return store
@@ -82,7 +93,8 @@ class AsyncStore:
 
     async def _open(self) -> None:
         try:
-            await self.client.admin.command("ping")
+            with pymongo.timeout(CONNECT_TIMEOUT_MS / 1000):  # fail fast at start
+                await self.client.admin.command("ping")
             for collection, indexes in INDEXES.items():
                 for keys, options in indexes:
                     await self.db[collection].create_index(keys, **options)

@@ -43,6 +43,7 @@ DEFAULT_MAXSIZE = 25 * 1024 * 1024
 SCREENSHOT_SIDE = 1280
 # Content types a server may honestly send image bytes with; the magic bytes decide.
 BINARY_TYPES = ("application/octet-stream", "binary/octet-stream", "application/binary")
+WORKER_NICENESS = 10
 # Failures a later crawl may not meet again: the post is stored but not marked processed.
 TRANSIENT = ("download_failed", "http_5xx", "http_429")
 
@@ -99,9 +100,18 @@ def screenshot_jpeg(png: bytes) -> bytes | None:
         return None
 
 
+def _ready() -> bool:
+    return True
+
+
+def warm_up(pool: Executor, workers: int) -> None:
+    """Start the ``workers`` of ``pool`` and wait until they answer."""
+    for future in [pool.submit(_ready) for _ in range(workers * 2)]:
+        future.result()
+
+
 def make_pool(kind: str, workers: int) -> Executor:
     """A process pool (the default: no GIL shared with the reactor) or a thread pool."""
-    workers = workers or os.cpu_count() or 1
     if kind == "thread":
         return ThreadPoolExecutor(workers, thread_name_prefix="artwatch-fingerprint")
     # Not fork: the crawl process has a reactor, a driver pool and threads. A forkserver
@@ -109,7 +119,13 @@ def make_pool(kind: str, workers: int) -> Executor:
     # OpenCV and NumPy in each (seconds), and serves every later crawl of the same process.
     context = get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(workers, mp_context=context)
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_yield_cpu)
+
+
+def _yield_cpu() -> None:
+    # Fingerprinting is batch work; the reactor (downloads, timers) and the database are
+    # latency-bound. On a machine with few cores the kernel should run them first.
+    os.nice(WORKER_NICENESS)
 
 
 class MediaPipeline:
@@ -123,7 +139,9 @@ class MediaPipeline:
         self.store = AsyncStore.for_crawler(crawler)
         self.maxsize = crawler.settings.getint("ARTWATCH_IMAGE_MAXSIZE", DEFAULT_MAXSIZE)
         self.pool_kind = crawler.settings.get("ARTWATCH_FINGERPRINT_POOL", "process")
-        self.workers = crawler.settings.getint("ARTWATCH_FINGERPRINT_WORKERS", 0)
+        self.workers = crawler.settings.getint("ARTWATCH_FINGERPRINT_WORKERS", 0) or (
+            os.cpu_count() or 1
+        )
         self.pool: Executor | None = None
         self._inflight: dict[str, asyncio.Future] = {}
 
@@ -133,6 +151,10 @@ class MediaPipeline:
 
     async def open_spider(self) -> None:
         self.pool = make_pool(self.pool_kind, self.workers)
+        # Workers start on first use, from the submitting thread, and wait for the
+        # forkserver's imports: start them now, from a helper thread, not mid-crawl from
+        # the reactor thread.
+        await asyncio.get_running_loop().run_in_executor(None, warm_up, self.pool, self.workers)
 
     async def close_spider(self) -> None:
         if self.pool is not None:

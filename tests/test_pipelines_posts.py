@@ -72,7 +72,9 @@ def test_mongodb_lost_mid_crawl_stops_the_crawl_and_holds_the_cursor(tmp_path):
     server_db = EmbeddedMongo(tmp_path / "db")
     uri = server_db.start()
     try:
-        settings = crawl_settings(uri, "crawl", CONCURRENT_REQUESTS_PER_DOMAIN=2)
+        settings = crawl_settings(
+            uri, "crawl", CONCURRENT_REQUESTS_PER_DOMAIN=2, ARTWATCH_MONGODB_TIMEOUT=2
+        )
         with CrawlReplayServer(five_posts(tmp_path, 12), delay=0.3) as replay:
             watcher = threading.Thread(target=_stop_after_posts, args=(server_db, uri, 3))
             watcher.start()
