@@ -20,6 +20,8 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from pipelines.errors import ArtWatchError, StoreUnavailable
+from pipelines.hits import hit_write
+from pipelines.writes import cursor_write, image_write, post_write
 
 HIT_STATUSES = ("new", "confirmed", "dismissed")
 CONNECT_TIMEOUT_MS = 3000
@@ -149,20 +151,12 @@ class Store:
     # posts and images ------------------------------------------------------------------
 
     def upsert_post(self, post: Mapping[str, Any]) -> str:
-        post_id = f"{post['platform']}:{post['post_id']}"
-        self.db.posts.update_one(
-            {"_id": post_id},
-            {"$set": dict(post), "$setOnInsert": {"first_seen_at": utcnow()}},
-            upsert=True,
-        )
-        return post_id
+        key, update = post_write(post, utcnow())
+        self.db.posts.update_one(key, update, upsert=True)
+        return key["_id"]
 
     def upsert_image(self, sha256: str, fields: Mapping[str, Any]) -> None:
-        self.db.images.update_one(
-            {"_id": sha256},
-            {"$setOnInsert": {**fields, "first_seen_at": utcnow()}},
-            upsert=True,
-        )
+        self.db.images.update_one(*image_write(sha256, fields, utcnow()), upsert=True)
 
     # hits ------------------------------------------------------------------------------
 
@@ -170,8 +164,10 @@ class Store:
         self, artwork_id: str, image_id: str, post_id: str, fields: Mapping[str, Any]
     ) -> tuple[str, bool]:
         """Store a hit once; returns its id and whether this call created it."""
-        key = {"artwork_id": artwork_id, "image_id": image_id, "post_id": post_id}
-        update = {"$setOnInsert": {**fields, "status": "new", "found_at": utcnow()}}
+        hit = {**fields, "status": "new", "found_at": utcnow()}
+        key, update = hit_write(
+            {**hit, "artwork_id": artwork_id, "image_id": image_id, "post_id": post_id}
+        )
         try:
             created = self.db.hits.update_one(key, update, upsert=True).upserted_id is not None
         except DuplicateKeyError:
@@ -208,11 +204,7 @@ class Store:
         return None if document is None else document["value"]
 
     def save_cursor(self, spider: str, key: str, value: str) -> None:
-        self.db.cursors.update_one(
-            {"_id": f"{spider}:{key}"},
-            {"$set": {"spider": spider, "key": key, "value": value, "updated_at": utcnow()}},
-            upsert=True,
-        )
+        self.db.cursors.update_one(*cursor_write(spider, key, value, utcnow()), upsert=True)
 
     def start_run(self, source: str, spider: str, args: Mapping[str, str]) -> str:
         document = {
