@@ -12,9 +12,11 @@ import time
 
 import pytest
 
+from artwatch.embedded import EmbeddedMongo
 from artwatch.portfolio import backscan, enroll
 from artwatch.settings import PROJECT_ROOT
 from crawler.spiders.mastodon import MastodonSpider
+from pipelines.store import Store
 from tests.crawlcase import (
     EDITS,
     TAG,
@@ -123,14 +125,18 @@ def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(
     assert late_hit["post_id"] == world["late_post"]
 
 
-def scrapy_crawl(base: str, mongo_uri: str, db_name: str, log_path) -> subprocess.Popen:
+def scrapy_crawl(
+    base: str, mongo_uri: str | None, db_name: str, log_path, data_dir=None
+) -> subprocess.Popen:
     """``scrapy crawl mastodon`` as the scheduler runs it: its own process (and group)."""
     env = {
         **os.environ,
-        "MONGODB_URI": mongo_uri,
+        "MONGODB_URI": mongo_uri or "",
         "ARTWATCH_DB_NAME": db_name,
         "ARTWATCH_ALLOW_PRIVATE_HOSTS": "127.0.0.1",
     }
+    if data_dir is not None:
+        env["ARTWATCH_DATA_DIR"] = str(data_dir)
     command = [sys.executable, "-m", "scrapy", "crawl", "mastodon", "-a", f"tags={TAG}"]
     command += ["-a", f"base_url={base}", "-a", "max_pages=10"]
     for setting in ("ROBOTSTXT_OBEY=False", "AUTOTHROTTLE_ENABLED=False", "DOWNLOAD_DELAY=0"):
@@ -194,3 +200,22 @@ def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(sto
     assert cursor["value"] == str(1000 + 59)
     [run] = store.db.runs.find({"status": "finished"})
     assert run["finish_reason"] == "finished" and run["counts"]["posts"] == 60 - done_before
+
+
+def test_scrapy_crawl_without_mongodb_uri_starts_and_stops_the_embedded_database(tmp_path):
+    case = MastodonCase()
+    case.add_status([case.add_file("one.jpg", jpeg(portfolio_image(901)))])
+    log_path = tmp_path / "crawl.log"
+    with CrawlReplayServer(case.write(tmp_path / "case")) as server:
+        process = scrapy_crawl(server.base, None, "artwatch", log_path, tmp_path / "var")
+        assert process.wait(120) == 0, log_path.read_text()[-3000:]
+    assert "using the embedded database" in log_path.read_text()
+    database = EmbeddedMongo(tmp_path / "var")
+    assert not (database.home / "server.json").exists(), "the crawl left its server running"
+    try:
+        with Store(database.start(), "artwatch") as store:
+            assert store.db.posts.count_documents({"processed_at": {"$exists": True}}) == 1
+            [run] = store.db.runs.find()
+            assert run["status"] == "finished"
+    finally:
+        database.stop()
