@@ -135,8 +135,8 @@ class PostsPipeline:
 
     def __init__(self, crawler: Any):
         self.crawler = crawler
-        self.enabled = is_store_enabled(crawler.settings)
-        self.store = AsyncStore.for_crawler(crawler) if self.enabled else None
+        enabled = is_store_enabled(crawler.settings)
+        self.store = AsyncStore.for_crawler(crawler) if enabled else None
         self.walks: dict[str, _Walk] = defaultdict(_Walk)
         self.cursors: dict[str, str] = {}  # saved this run (all of them without a database)
         for signal in (signals.item_scraped, signals.item_dropped):
@@ -156,7 +156,7 @@ class PostsPipeline:
         try:
             await self.store.open()
             spider.cursors.update(await self.store.cursors(spider.name))
-        except StoreUnavailable as error:
+        except (StoreUnavailable, ConnectionFailure) as error:
             logger.error("%s; the crawl does not start", error)
             raise CloseSpider("store_unavailable") from error
 
