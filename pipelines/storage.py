@@ -4,7 +4,7 @@ The order is what makes a killed crawl safe: new images first (keyed by sha256, 
 fingerprint so a later enrollment can back-scan them, and a thumbnail), then the post (with
 ``images: [{url, sha256}]`` and the images given up, with why), then each hit through
 ``pipelines.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
-``processed_at`` on the post. Everything is an idempotent upsert, so a post redone after a
+``processed_at`` on the post (a post without hits gets it in its own upsert). Everything is an idempotent upsert, so a post redone after a
 crash ends with the same documents, once each. A post with an image that failed for a
 reason a later crawl may not meet (network error, 5xx, 429) is stored but not marked done.
 What leaves this stage is a small summary dict, so exporters and logs never carry bytes.
@@ -55,6 +55,10 @@ class StorePipeline:
         ]
         for image in kept:
             await self._store_image(image)
+        complete = not transient_failures(item)
+        matched = any(image.matches for image in kept)
+        if complete and not matched:
+            post["processed_at"] = now  # nothing else to write: one write instead of two
         await self.store.upsert_post(post)
         hits, new_hits = [], 0
         for image in kept:
@@ -67,10 +71,9 @@ class StorePipeline:
                 if hit_id is not None:
                     hits.append(hit_id)
                     new_hits += created
-        incomplete = transient_failures(item)
-        if incomplete:
+        if not complete:
             self.stats.inc_value("artwatch/posts/incomplete")
-        else:
+        elif matched:
             await self.store.mark_processed(post["_id"])
         self.stats.inc_value("artwatch/posts/stored")
         return {
@@ -80,7 +83,7 @@ class StorePipeline:
             "dropped_images": post["dropped_images"],
             "hits": hits,
             "new_hits": new_hits,
-            "processed": not incomplete,
+            "processed": complete,
         }
 
     async def _store_image(self, image: CrawledImage) -> None:
