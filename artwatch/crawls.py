@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from pipelines.errors import ArtWatchError
 from pipelines.store import Store, object_id
 
 log = logging.getLogger("artwatch.crawls")
+HOST = socket.gethostname()
 
 # After SIGTERM Scrapy closes the spider (so the run's stats are written); a crawl still
 # alive this long afterwards is killed.
@@ -121,7 +123,13 @@ class CrawlRunner:
         log_path = self.log_dir / f"{run_id}.log"
         self.store.db.runs.update_one(
             {"_id": object_id(run_id, "run id")},
-            {"$set": {"log_path": str(log_path), "timeout_seconds": crawl.timeout_seconds}},
+            {
+                "$set": {
+                    "log_path": str(log_path),
+                    "timeout_seconds": crawl.timeout_seconds,
+                    "runner": {"host": HOST, "pid": os.getpid()},
+                }
+            },
         )
         log.info(
             "crawl started: source=%s spider=%s run=%s args=%s",
@@ -219,6 +227,31 @@ class CrawlRunner:
         while self.running and time.monotonic() < deadline:
             time.sleep(0.1)
         return not self.running
+
+
+def mark_abandoned(store: Store) -> list[str]:
+    """Runs a dead runner on this host left ``running`` (a killed service): ``abandoned``.
+
+    A run whose crawl process is still alive is left alone; its extension records the end.
+    """
+    abandoned = []
+    for run in store.db.runs.find({"status": "running", "runner.host": HOST}):
+        crawl_pid = run.get("pid")
+        if _alive(run["runner"]["pid"]) or (crawl_pid and _alive(crawl_pid)):
+            continue
+        store.finish_run(str(run["_id"]), {"status": "abandoned"})
+        abandoned.append(str(run["_id"]))
+    return abandoned
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _end(process: subprocess.Popen) -> int | None:

@@ -24,7 +24,7 @@ from apscheduler.schedulers.base import BaseScheduler
 
 from artwatch import scheduler as jobs
 from artwatch.alerts import dispatch
-from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, parse_args
+from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, mark_abandoned, parse_args
 from artwatch.embedded import database_uri
 from artwatch.settings import SPIDER_NAMES, Settings, Sources, load_settings, load_sources
 from pipelines.errors import ArtWatchError
@@ -78,6 +78,8 @@ def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
     """Run the scheduler until ``stop`` is requested; see the module docstring."""
     enabled = [source for source in sources.sources if source.enabled]
     with opened_store(settings) as (store, uri):
+        for run_id in mark_abandoned(store):
+            log.warning("run %s was left running by a service that died: abandoned", run_id)
         runner = CrawlRunner(store, settings, uri)
         alerts = dispatch_pass(store, settings, sources)
         jobs.install(jobs.Runtime(store, runner, sources, alerts))

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import psutil
+from bson import ObjectId
 
+from artwatch.crawls import HOST, mark_abandoned
 from pipelines.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,3 +104,34 @@ def test_sigterm_to_crawl_command_ends_and_records_the_crawl(
     run = store.db.runs.find_one()
     assert run["status"] == "stopped"
     assert not psutil.pid_exists(crawl_pid) or psutil.Process(crawl_pid).status() == "zombie"
+
+
+def test_runs_left_by_a_dead_runner_are_marked_abandoned(store: Store) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    crawling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    cases = {  # name: (runner host, runner pid, crawl pid)
+        "dead": (HOST, dead.pid, None),
+        "runner_alive": (HOST, os.getpid(), None),
+        "crawl_alive": (HOST, dead.pid, crawling.pid),
+        "other_host": ("elsewhere", dead.pid, None),
+    }
+    try:
+        ids = {}
+        for name, (host, runner_pid, crawl_pid) in cases.items():
+            ids[name] = store.start_run(name, "mastodon", {})
+            fields = {"runner": {"host": host, "pid": runner_pid}, "pid": crawl_pid}
+            store.db.runs.update_one({"_id": ObjectId(ids[name])}, {"$set": fields})
+        assert mark_abandoned(store) == [ids["dead"]]
+    finally:
+        crawling.kill()
+        crawling.wait()
+    statuses = {
+        name: store.db.runs.find_one({"_id": ObjectId(i)})["status"] for name, i in ids.items()
+    }
+    assert statuses == {
+        "dead": "abandoned",
+        "runner_alive": "running",
+        "crawl_alive": "running",
+        "other_host": "running",
+    }
