@@ -237,7 +237,7 @@ def calibrate(split: Split) -> None:
             row["phash_baseline"] = int(base["phash"][i])
             (pos if name == truth else neg)[family if name == truth else "all"].append(row)
     negatives = neg["all"]
-    for key in ("pdq", "phash_same_variant", "inliers", "phash_baseline"):
+    for key in ("pdq", "phash_same_variant", "inliers", "phash_baseline", "region_pdq"):
         values = np.array([r[key] for r in negatives])
         print(
             f"negatives {key}: min {values.min()} p0.1 {np.percentile(values, 0.1):.1f} "
@@ -278,7 +278,23 @@ def _pair_evidence(query: Fingerprint, art: Fingerprint) -> dict[str, int]:
         OrbFeatures.positions(art.orb_xy),
         OrbFeatures.descriptors(art.orb_desc),
     )
-    return {"pdq": int(d[variant]), "phash_same_variant": int(ph), "inliers": inliers}
+    region_pdq, region_phash = 256, 64
+    for pdq, phash in query.usable_regions():
+        rd = int(np.bitwise_count(np.frombuffer(pdq, np.uint8) ^ a).sum())
+        if rd < region_pdq:
+            region_pdq = rd
+            region_phash = int(
+                np.bitwise_count(
+                    np.frombuffer(phash, np.uint8) ^ np.frombuffer(art.phash_variant(0), np.uint8)
+                ).sum()
+            )
+    return {
+        "pdq": int(d[variant]),
+        "phash_same_variant": int(ph),
+        "inliers": inliers,
+        "region_pdq": region_pdq,
+        "region_phash": region_phash,
+    }
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import imagehash
 import numpy as np
 import pdqhash
 import pytest
@@ -15,6 +16,7 @@ from pymongo import MongoClient
 from pipelines.errors import ImageRejected
 from pipelines.fingerprint import (
     FINGERPRINT_VERSION,
+    EmbeddedRegions,
     Fingerprint,
     PdqFingerprint,
     PHashFingerprint,
@@ -221,8 +223,15 @@ def test_phash_variants_follow_pdq_dihedral_order(art):
         assert int((turned != variants[k]).sum()) <= 20, f"variant {k}"
     hashes = PHashFingerprint.from_image(grey)
     assert len(hashes) == 8 * PHashFingerprint.size
-    flipped = PHashFingerprint.from_image(np.ascontiguousarray(grey[:, ::-1]))
-    assert flipped[:8] == hashes[5 * 8 : 6 * 8]
+    assert hashes[:8] == _imagehash_phash(grey)
+    for k, view in enumerate(PHashFingerprint.dihedral):
+        expected = _imagehash_phash(np.ascontiguousarray(view(grey)))
+        assert PHashFingerprint.distance(hashes[k * 8 : (k + 1) * 8], expected) <= 2, k
+
+
+def _imagehash_phash(grey: np.ndarray) -> bytes:
+    bits = imagehash.phash(Image.fromarray(grey)).hash
+    return np.packbits(bits.astype(np.uint8).ravel()).tobytes()
 
 
 def test_document_round_trip_through_mongodb(art_fp, mongo_uri, db_name):
@@ -260,3 +269,22 @@ def test_malformed_document_is_refused(art_fp):
     del doc["pdq"]
     with pytest.raises(ValueError, match="malformed"):
         Fingerprint.from_document(doc)
+
+
+def test_embedded_region_is_found_in_a_meme_frame(art):
+    canvas = Image.new("RGB", (900, 800), (255, 255, 255))
+    canvas.paste(art, (130, 250))
+    ImageDraw.Draw(canvas).text((40, 60), "when the AI gets it right", fill=(0, 0, 0))
+    rgb = np.asarray(canvas)
+    boxes = EmbeddedRegions.boxes(rgb)
+    assert boxes, "no region found"
+    x0, y0, x1, y1 = boxes[0]
+    assert abs(x0 - 130) <= 2 and abs(y0 - 250) <= 2
+    assert abs(x1 - 770) <= 2 and abs(y1 - 730) <= 2
+    fp = fingerprint(encode(canvas, quality=85))
+    (pdq, _), *_ = fp.usable_regions()
+    assert PdqFingerprint.distance(pdq, fingerprint(art).pdq[:32]) <= 16
+
+
+def test_plain_artwork_has_no_embedded_region(art_fp):
+    assert art_fp.usable_regions() == []
