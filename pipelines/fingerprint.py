@@ -86,8 +86,8 @@ class PHashFingerprint:
     bits: ClassVar[int] = 64
     size: ClassVar[int] = 8
     variants: ClassVar[int] = PdqFingerprint.variants
-    # Second-opinion threshold, derived on the calibration split of benchmarks/accuracy.py
-    # (never its test split); see the Rule docstring in pipelines/index.py.
+    # Second opinion only, never a match on its own: confirms a PDQ distance between 25 and
+    # 31 (pipelines.index.Rule says where the number comes from).
     threshold: ClassVar[int] = 16
     # numpy views of a 2-D array giving pdqhash.compute_dihedral's variants, in its order
     # (checked against pdqhash in tests/test_pipelines_fingerprint.py).
