@@ -14,7 +14,7 @@ import io
 import math
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from pipelines.errors import ImageRejected
 
@@ -42,6 +42,16 @@ REASONS = (
 
 _MARKUP_PREFIXES = (b"<!doctype", b"<html", b"<?xml", b"<head", b"<body", b"<svg", b"{")
 _WHITE = (255, 255, 255)
+_ORIENTATION = 0x0112  # the EXIF tag
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 def decode(data: bytes) -> Image.Image:
@@ -81,8 +91,11 @@ def prepare(image: Image.Image) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
         raise ImageRejected(reason, str(exc)) from exc
-    image = ImageOps.exif_transpose(image) or image
-    return _shrink(_to_rgb(image))
+    orientation = image.getexif().get(_ORIENTATION, 1)
+    small = _shrink(_to_rgb(image))
+    # Turned after shrinking: the same result at a fraction of the cost (exif_transpose
+    # would also copy the full-size picture when there is nothing to turn).
+    return small.transpose(_TURNS[orientation]) if orientation in _TURNS else small
 
 
 def _draft(image: Image.Image) -> None:
