@@ -54,6 +54,7 @@ EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
 ARTWATCH_IMAGE_MAXSIZE = _env.artwatch_image_maxsize
 ARTWATCH_FINGERPRINT_WORKERS = _env.artwatch_fingerprint_workers
 ARTWATCH_FINGERPRINT_POOL = "process"  # or "thread"
+ARTWATCH_MEDIA_CONCURRENCY = 0  # posts downloading/fingerprinting at once; 0: 4 per worker
 ARTWATCH_PORTFOLIO_REFRESH = 30.0  # seconds between checks for a changed portfolio
 ARTWATCH_MONGODB_TIMEOUT = 10.0  # seconds a write waits for MongoDB before the crawl stops
 ARTWATCH_RUN_ID = None  # the scheduler passes the runs document it created

@@ -144,6 +144,10 @@ class MediaPipeline:
         )
         self.pool: Executor | None = None
         self._inflight: dict[str, asyncio.Future] = {}
+        # Backpressure: listings bring posts far faster than images can be fingerprinted;
+        # only this many posts hold downloaded bytes at once, the rest wait with none.
+        posts = crawler.settings.getint("ARTWATCH_MEDIA_CONCURRENCY", 0) or 4 * self.workers
+        self.slots = asyncio.Semaphore(posts)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> MediaPipeline:
@@ -163,12 +167,15 @@ class MediaPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, CrawledPost):
             return item
-        item.images = await asyncio.gather(*(self._download(item, u) for u in item.image_urls))
-        await self._lookup(item)
-        jobs = [self._analyse(image) for image in item.images if _needs_analysis(image)]
-        if item.screenshot_png:
-            jobs.append(self._screenshot(item))
-        await asyncio.gather(*jobs)
+        async with self.slots:
+            item.images = await asyncio.gather(
+                *(self._download(item, url) for url in item.image_urls)
+            )
+            await self._lookup(item)
+            jobs = [self._analyse(image) for image in item.images if _needs_analysis(image)]
+            if item.screenshot_png:
+                jobs.append(self._screenshot(item))
+            await asyncio.gather(*jobs)
         return item
 
     async def _download(self, post: CrawledPost, url: str) -> CrawledImage:
