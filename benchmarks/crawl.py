@@ -10,9 +10,13 @@ those of 10k works) plus 20 real enrolled artworks that about 10 % of the crawle
 derived from, so hits are written too. The baseline ("pipelines off") runs the same crawl
 with ``ARTWATCH_STORE=none`` and a pipeline that downloads every image through the same
 downloader and discards it: what remains is our cost (hashing, fingerprinting, matching,
-MongoDB writes). The ``LoopLag`` extension runs a 50 ms ``LoopingCall`` in the crawl process
-and records how late each tick fires: a fingerprint computed on the reactor thread would
-show up as a lag of its duration (tens of milliseconds per image).
+MongoDB writes). Without a delay the baseline is bounded only by loopback transfer, so the
+ratio then measures CPU per image; ``--delay SECONDS`` sets the same DOWNLOAD_DELAY on both
+crawls, as a polite crawl has (the project's default is 1 s per host). The ``LoopLag``
+extension runs a 50 ms ``LoopingCall`` in the crawl process and records how late each tick
+fires: a fingerprint computed on the reactor thread would show up as a lag of its duration
+(tens of milliseconds per image, see "CPU ms/img") on every image. ``--thread-pool`` adds a
+crawl that fingerprints in threads instead of processes, for comparison.
 """
 
 from __future__ import annotations
