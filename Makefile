@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python benchmarks/accuracy.py
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python -m benchmarks.crawl
 	$(BIN)/python -m benchmarks.alerts
 
 clean:
