@@ -159,12 +159,17 @@ class OrbFeatures:
     @classmethod
     def from_image(cls, grey: np.ndarray) -> tuple[bytes, bytes]:
         """Return (positions, descriptors) as bytes; both empty when nothing was found."""
-        keypoints, descriptors = cls._detector().detectAndCompute(grey, None)
-        if descriptors is None or not keypoints:
+        detector = cls._detector()
+        keypoints = detector.detect(grey, None)
+        if not keypoints:
             return b"", b""
-        chosen = cls._spread(keypoints, grey.shape)
-        xy = np.array([keypoints[i].pt for i in chosen], dtype=np.float32) * cls._xy_scale
-        return np.round(xy).astype("<u2").tobytes(), descriptors[chosen].tobytes()
+        # Describing only the kept keypoints is cheaper than describing all detected ones.
+        chosen = [keypoints[i] for i in cls._spread(keypoints, grey.shape)]
+        chosen, descriptors = detector.compute(grey, chosen)
+        if descriptors is None or not chosen:
+            return b"", b""
+        xy = np.array([kp.pt for kp in chosen], dtype=np.float32) * cls._xy_scale
+        return np.round(xy).astype("<u2").tobytes(), descriptors.astype(np.uint8).tobytes()
 
     @classmethod
     def _spread(cls, keypoints, shape: tuple[int, ...]) -> np.ndarray:
