@@ -4,8 +4,9 @@
 ``Fingerprint``: PDQ in its eight dihedral variants (flips and quarter turns), pHash as a
 second opinion on the whole image, PDQ and pHash of the rectangles where a picture sits on a
 plain background (screenshots, memes, borders), and ORB local features for crops and for
-artworks shown inside a larger picture. Every part is computed from the same ~512 px working image
-(``pipelines.imagedecode``), so decoding at reduced size pays for all of them. A
+artworks shown inside a larger picture. Every part is computed from the same working image
+of at most 512x512 pixels' area (``pipelines.imagedecode``), so decoding at reduced size pays
+for all of them. A
 ``Fingerprint`` is a plain value: ``to_document()`` gives bytes keyed by algorithm name plus
 ``FINGERPRINT_VERSION``; a stored document whose version differs is stale (``is_current``)
 and the image must be fingerprinted again instead of compared.
@@ -278,6 +279,7 @@ class EmbeddedRegions:
         return b"".join(records)
 
 
+# Every part of a Fingerprint, by its stable name (the keys of ``to_document()``).
 ALGORITHMS = (PdqFingerprint, PHashFingerprint, OrbFeatures, EmbeddedRegions)
 
 

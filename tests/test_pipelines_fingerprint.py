@@ -15,6 +15,7 @@ from pymongo import MongoClient
 
 from pipelines.errors import ImageRejected
 from pipelines.fingerprint import (
+    ALGORITHMS,
     FINGERPRINT_VERSION,
     EmbeddedRegions,
     Fingerprint,
@@ -288,3 +289,9 @@ def test_embedded_region_is_found_in_a_meme_frame(art):
 
 def test_plain_artwork_has_no_embedded_region(art_fp):
     assert art_fp.usable_regions() == []
+
+
+def test_algorithm_names_are_unique_and_are_the_document_keys(art_fp):
+    names = [algorithm.name for algorithm in ALGORITHMS]
+    assert len(set(names)) == len(names)
+    assert set(names) <= set(art_fp.to_document())
