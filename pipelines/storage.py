@@ -4,9 +4,10 @@ The order is what makes a killed crawl safe: new images first (keyed by sha256, 
 fingerprint so a later enrollment can back-scan them, and a thumbnail), then the post (with
 ``images: [{url, sha256}]`` and the images given up, with why), then each hit through
 ``pipelines.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
-``processed_at`` on the post (a post without hits gets it in its own upsert). Everything is an idempotent upsert, so a post redone after a
-crash ends with the same documents, once each. A post with an image that failed for a
-reason a later crawl may not meet (network error, 5xx, 429) is stored but not marked done.
+``processed_at`` on the post (a post without hits gets it in its own upsert). Everything is
+an idempotent upsert, so a post redone after a crash ends with the same documents, once
+each. A post with an image that failed for a reason a later crawl may not meet (network
+error, 5xx, 429) is stored but not marked done.
 What leaves this stage is a small summary dict, so exporters and logs never carry bytes.
 """
 
