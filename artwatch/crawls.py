@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from artwatch.embedded import process_alive
 from artwatch.settings import PROJECT_ROOT, Settings
 from pipelines.errors import ArtWatchError
 from pipelines.store import Store, object_id
@@ -237,21 +238,11 @@ def mark_abandoned(store: Store) -> list[str]:
     abandoned = []
     for run in store.db.runs.find({"status": "running", "runner.host": HOST}):
         crawl_pid = run.get("pid")
-        if _alive(run["runner"]["pid"]) or (crawl_pid and _alive(crawl_pid)):
+        if process_alive(run["runner"]["pid"]) or (crawl_pid and process_alive(crawl_pid)):
             continue
         store.finish_run(str(run["_id"]), {"status": "abandoned"})
         abandoned.append(str(run["_id"]))
     return abandoned
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _end(process: subprocess.Popen) -> int | None:

@@ -32,6 +32,11 @@ CAPTIONS = (
 )
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a crawl fetches many images at once; the default backlog is 5
+
+
 class DemoPlatform:
     """Serves the demo posts on 127.0.0.1; use as a context manager."""
 
@@ -40,8 +45,7 @@ class DemoPlatform:
         self.now = now or datetime.now(UTC)
         self.unknown: list[str] = []
         self.served: dict[str, int] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.routes = self._routes()
 

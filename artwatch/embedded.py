@@ -49,7 +49,8 @@ def answers_ping(uri: str, timeout_ms: int = 500) -> bool:
         client.close()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """True while a process with this pid exists (ours or not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +108,7 @@ class EmbeddedMongo:
         except (FileNotFoundError, ValueError):
             return None
         uri = f"mongodb://127.0.0.1:{state['port']}/"
-        if _alive(state["pid"]) and answers_ping(uri):
+        if process_alive(state["pid"]) and answers_ping(uri):
             return uri
         return None
 

@@ -129,16 +129,13 @@ class MastodonCase:
 class CrawlReplayServer(ReplayServer):
     """The replay server for crawls that fetch many images at once.
 
-    socketserver listens with a backlog of 5: sixteen concurrent image requests overflow it
-    and the kernel drops SYNs, which the client retries after 1, 3, 7 seconds, so a crawl
-    looks slow for nothing. Images are also found by a dict lookup instead of the linear
-    scan, which is quadratic over thousands of files. ``delay`` slows image answers down, so
-    a test can kill a crawl while it is in the middle.
+    Images are found by a dict lookup instead of the linear scan, which is quadratic over
+    thousands of files. ``delay`` slows image answers down, so a test can kill a crawl while
+    it is in the middle.
     """
 
     def __init__(self, case_dir: Path, delay: float = 0.0):
         super().__init__(case_dir)
-        self._server.socket.listen(128)
         self.delay = delay
         self.media = {e["path"]: e for e in self.entries if e["path"].startswith("/media/")}
 

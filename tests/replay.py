@@ -54,6 +54,13 @@ class Recorded:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver's default backlog of 5 overflows when a crawl fetches many images at once:
+    # the kernel drops SYNs and the client retries after 1, 3, 7 s.
+    request_queue_size = 128
+
+
 class ReplayServer:
     """Serves one case folder on 127.0.0.1:0; use as a context manager."""
 
@@ -67,8 +74,7 @@ class ReplayServer:
         self.requests: list[Recorded] = []
         self.unexpected: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> ReplayServer:
