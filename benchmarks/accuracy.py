@@ -243,6 +243,8 @@ def calibrate(split: Split) -> None:
             f"negatives {key}: min {values.min()} p0.1 {np.percentile(values, 0.1):.1f} "
             f"max {values.max()} (pairs {len(values)})"
         )
+    inliers = np.array([r["inliers"] for r in negatives])
+    print("negatives with >= k inliers:", {k: int((inliers >= k).sum()) for k in range(6, 16)})
     rate = _per_image_false_alarms(split, neg)
     print("pHash baseline: threshold -> false-alarm image rate:", rate)
     for family, rows in pos.items():

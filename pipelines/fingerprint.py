@@ -143,8 +143,9 @@ class OrbFeatures:
     max_features: ClassVar[int] = 256
     detect_features: ClassVar[int] = 2000
     grid: ClassVar[int] = 4
-    # An image with fewer keypoints than this cannot be verified geometrically.
-    min_features: ClassVar[int] = 12
+    # An image with fewer keypoints than this cannot be verified geometrically (it is
+    # pipelines.index.Rule.min_inliers, which this module cannot import).
+    min_features: ClassVar[int] = 14
     _xy_scale: ClassVar[float] = 16.0
     _local = threading.local()
 

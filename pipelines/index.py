@@ -40,7 +40,7 @@ class Rule:
     (seeds 100000+) edited by every family with their own random seeds, against 200 other
     generated images (seeds 200000+); 37,640 unrelated (image, artwork) pairs. The test split
     the benchmark reports on shares no image and no seed with it. On calibration the closest
-    unrelated pair had PDQ 90 (whole image) / 100 (embedded region), pHash 14 and 7 RANSAC
+    unrelated pair had PDQ 90 (whole image) / 100 (embedded region), pHash 14 and 11 RANSAC
     inliers.
     """
 
@@ -64,9 +64,10 @@ class Rule:
     # calibration pair (90 and 14); no calibration negative passes both.
     pdq_voted: ClassVar[int] = 63
     phash_voted: ClassVar[int] = 8
-    # Geometric verification: RANSAC inliers of a similarity transform needed for a match;
-    # the most any unrelated calibration pair reached was 7.
-    min_inliers: ClassVar[int] = 12
+    # Geometric verification: RANSAC inliers of a similarity transform needed for a match.
+    # The most any unrelated calibration pair reached was 11 (with 256 keypoints per image);
+    # 14 keeps a margin of 3 and lost no calibration recall against 12 (15 and up did).
+    min_inliers: ClassVar[int] = 14
     # A partial match's score reaches 1.0 at this many inliers.
     full_inliers: ClassVar[int] = 60
 

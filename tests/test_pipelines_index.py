@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from pipelines.fingerprint import fingerprint
-from pipelines.index import FeatureIndex, HammingIndex, Match, PortfolioIndex
+from pipelines.index import FeatureIndex, HammingIndex, Match, PortfolioIndex, Rule
 from tests.test_pipelines_fingerprint import artwork, encode
 
 PORTFOLIO = range(100, 108)
@@ -86,7 +86,7 @@ def test_part_of_an_image_is_partial(index, works, edit):
     match = only(search(index, edit(works["art102"])), "art102")
     assert match.kind in ("partial", "near")
     if match.kind == "partial":  # verified local features, or an embedded region's hash
-        assert match.distances.get("inliers", 0) >= 12 or "region" in match.distances
+        assert match.distances.get("inliers", 0) >= Rule.min_inliers or "region" in match.distances
 
 
 def test_screenshot_is_partial_not_near(index, works):
@@ -174,3 +174,9 @@ def test_feature_index_dense_and_sparse_buckets_vote_alike():
     votes = sparse.votes(query)
     assert np.array_equal(votes, dense.votes(query))
     assert votes.argmax() == 7 and votes[7] == 100  # one vote per query descriptor
+
+
+def test_keypoint_floor_matches_the_verification_floor():
+    from pipelines.fingerprint import OrbFeatures
+
+    assert OrbFeatures.min_features == Rule.min_inliers
