@@ -248,8 +248,10 @@ class FeatureIndex:
         rows = np.concatenate([h[0] for h in hits])
         asking = np.concatenate([h[1] for h in hits])
         # One vote per (query descriptor, artwork): repeated textures must not stuff the box.
-        pairs = np.unique(asking * self._n_owners + self.owners[rows])
-        return np.bincount(pairs % self._n_owners, minlength=self._n_owners)
+        pairs = np.sort(asking * self._n_owners + self.owners[rows])
+        first = np.ones(len(pairs), dtype=bool)
+        first[1:] = pairs[1:] != pairs[:-1]  # np.unique, minus its hashing overhead
+        return np.bincount(pairs[first] % self._n_owners, minlength=self._n_owners)
 
 
 def verify_features(
@@ -390,7 +392,9 @@ class PortfolioIndex:
             return
         query_desc = OrbFeatures.descriptors(fp.orb_desc)
         votes = snap.features.votes(query_desc)
-        ranked = np.argsort(-votes, kind="stable")[: self.max_candidates + len(exclude)]
+        wanted = min(len(votes), self.max_candidates + len(exclude))
+        top = np.argpartition(-votes, wanted - 1)[:wanted]  # no full sort of every artwork
+        ranked = top[np.argsort(-votes[top], kind="stable")]
         query_xy = OrbFeatures.positions(fp.orb_xy)
         checked = 0
         for slot in ranked.tolist():
