@@ -128,6 +128,17 @@ def portfolio_add(
     )
 
 
+@portfolio_app.command("refresh")
+def portfolio_refresh() -> None:
+    """Re-fingerprint artworks made by an older engine version (also done by `artwatch run`)."""
+    settings = load_settings()
+    with open_store(settings) as store:
+        done, failures = portfolio.refresh(store, settings.artwatch_allow_private_hosts)
+    for source, why in failures:
+        print(f"could not re-read {source}: {why}")
+    print(f"re-fingerprinted {done}, could not re-read {len(failures)}")
+
+
 @portfolio_app.command("list")
 def portfolio_list(artist_id: str, as_json: JsonFlag = False) -> None:
     """List an artist's artworks."""

@@ -101,11 +101,11 @@ class CrawlRunner:
         self,
         store: Store,
         settings: Settings,
-        mongodb_uri: str,
         extra_env: Mapping[str, str] | None = None,
     ):
         self.store = store
-        self.env = {**crawl_environment(settings, mongodb_uri), **(extra_env or {})}
+        # Child crawls use this store's server: the embedded one when MONGODB_URI is unset.
+        self.env = {**crawl_environment(settings, store.uri), **(extra_env or {})}
         self.log_dir = Path(settings.artwatch_data_dir).resolve() / "logs"
         self._lock = threading.Lock()
         self._running: dict[str, subprocess.Popen] = {}

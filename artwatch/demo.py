@@ -27,12 +27,13 @@ from typing import Annotated, Any
 import typer
 
 from artwatch import scheduler as jobs
+from artwatch.context import open_store
 from artwatch.crawls import CrawlRunner
 from artwatch.demo_images import Picture, pictures, portfolio
 from artwatch.demo_inbox import MailDrop, WebhookInbox
 from artwatch.demo_platform import PLATFORMS, DemoPlatform
 from artwatch.portfolio import enroll
-from artwatch.service import configure_logging, dispatch_pass, opened_store, run_now
+from artwatch.service import configure_logging, dispatch_pass, run_now
 from artwatch.settings import Settings, Sources, load_settings, load_sources
 from pipelines.errors import ArtWatchError
 from pipelines.store import Store
@@ -103,9 +104,9 @@ def demo_settings(folder: Path, sources: Path, smtp_url: str) -> Settings:
     )
 
 
-def run_cycle(store: Store, settings: Settings, sources: Sources, uri: str) -> dict[str, str]:
+def run_cycle(store: Store, settings: Settings, sources: Sources) -> dict[str, str]:
     """One scheduled cycle: every source's job made due now, then the dispatcher job."""
-    runner = CrawlRunner(store, settings, uri, extra_env=CLEAN_ENV)
+    runner = CrawlRunner(store, settings, extra_env=CLEAN_ENV)
     jobs.install(jobs.Runtime(store, runner, sources, dispatch_pass(store, settings, sources)))
     scheduler = jobs.build_scheduler(store, workers=len(sources.sources) + 2)
     scheduler.start(paused=True)
@@ -180,7 +181,7 @@ def run_demo(folder: Path) -> Outcome:
         sources = load_sources(settings.artwatch_sources)
         configure_logging(settings)
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command log
-        with opened_store(settings) as (store, uri):
+        with open_store(settings) as store:
             artist = store.add_artist("Demo Artist", "artist@example.org", hooks.url, secret)
             report = enroll(store, artist, [str(p) for p in paths.values()], ("127.0.0.1",))
             if report.failures or len(report.added) != len(paths):
@@ -189,7 +190,7 @@ def run_demo(folder: Path) -> Outcome:
                 str(doc["_id"]): next(s for s, p in paths.items() if str(p) == doc["source"])
                 for doc in store.artworks(artist)
             }
-            jobs_run = run_cycle(store, settings, sources, uri)
+            jobs_run = run_cycle(store, settings, sources)
             failed = {job: error for job, error in jobs_run.items() if error != "ok"}
             outcome.problems += [f"job {job} failed: {error}" for job, error in failed.items()]
             missing = {f"{jobs.CRAWL_JOB_PREFIX}{s.name}" for s in sources.sources}

@@ -146,19 +146,19 @@ def stale_artworks(store: Store) -> list[dict]:
     ]
 
 
-def refresh(store: Store, allow_private: Iterable[str] = ()) -> list[tuple[str, str]]:
-    """Re-fingerprint stale artworks from their sources; returns (source, why) failures."""
-    failures = []
+def refresh(store: Store, allow_private: Iterable[str] = ()) -> tuple[int, list[tuple[str, str]]]:
+    """Re-fingerprint stale artworks from their sources: (number done, (source, why) failures)."""
+    done, failures = 0, []
     for artwork in stale_artworks(store):
+        source = artwork["source"]
         try:
-            fields = artwork_fields(
-                read_source(artwork["source"], allow_private), artwork["source"]
-            )
+            fields = artwork_fields(read_source(source, allow_private), source)
         except (ImageRejected, FetchError) as error:
-            failures.append((artwork["source"], str(error)))
+            failures.append((source, str(error)))
             continue
         store.db.artworks.update_one({"_id": artwork["_id"]}, {"$set": fields})
-    return failures
+        done += 1
+    return done, failures
 
 
 def backscan(

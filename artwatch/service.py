@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,10 +21,11 @@ import typer
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.base import BaseScheduler
 
+from artwatch import portfolio
 from artwatch import scheduler as jobs
 from artwatch.alerts import dispatch
+from artwatch.context import open_store
 from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, mark_abandoned, parse_args
-from artwatch.embedded import database_uri
 from artwatch.settings import SPIDER_NAMES, Settings, Sources, load_settings, load_sources
 from pipelines.errors import ArtWatchError
 from pipelines.store import Store, redact_uri
@@ -42,14 +42,13 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
-@contextmanager
-def opened_store(settings: Settings) -> Iterator[tuple[Store, str]]:
-    """The store and the URI in use (the embedded server's when MONGODB_URI is unset)."""
-    with (
-        database_uri(settings.mongodb_uri, settings.artwatch_data_dir) as uri,
-        Store(uri, settings.artwatch_db_name) as store,
-    ):
-        yield store, uri
+def refresh_portfolio(store: Store, settings: Settings) -> None:
+    """Re-fingerprint artworks made by an older engine version, so crawls can match them."""
+    done, failures = portfolio.refresh(store, settings.artwatch_allow_private_hosts)
+    if done:
+        log.info("re-fingerprinted %d artwork(s) for the current engine version", done)
+    for source, why in failures:
+        log.warning("artwork %s could not be re-fingerprinted (it is not matched): %s", source, why)
 
 
 def dispatch_pass(store: Store, settings: Settings, sources: Sources) -> Callable[[], Any]:
@@ -77,10 +76,11 @@ class StopSignal:
 def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
     """Run the scheduler until ``stop`` is requested; see the module docstring."""
     enabled = [source for source in sources.sources if source.enabled]
-    with opened_store(settings) as (store, uri):
+    with open_store(settings) as store:
         for run_id in mark_abandoned(store):
             log.warning("run %s was left running by a service that died: abandoned", run_id)
-        runner = CrawlRunner(store, settings, uri)
+        refresh_portfolio(store, settings)
+        runner = CrawlRunner(store, settings)
         alerts = dispatch_pass(store, settings, sources)
         jobs.install(jobs.Runtime(store, runner, sources, alerts))
         scheduler = jobs.build_scheduler(store, workers=len(enabled) + 2)
@@ -90,7 +90,7 @@ def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
             scheduler.resume()
             log.info(
                 "artwatch run: database %s, %d source(s), jobs %s",
-                redact_uri(uri), len(enabled),
+                redact_uri(store.uri), len(enabled),
                 ", ".join(f"{job_id} ({change})" for job_id, change in changes.items()),
             )  # fmt: skip
             for job in scheduler.get_jobs():
@@ -139,8 +139,8 @@ def run_command() -> None:
 
 def run_one_crawl(settings: Settings, crawl: Crawl) -> CrawlOutcome:
     """One crawl exactly as a scheduled job runs it (the same ``CrawlRunner.run``)."""
-    with opened_store(settings) as (store, uri):
-        return CrawlRunner(store, settings, uri).run(crawl)
+    with open_store(settings) as store:
+        return CrawlRunner(store, settings).run(crawl)
 
 
 def crawl_command(

@@ -6,7 +6,7 @@ a cheap marker (number of artworks, newest id) is compared, and on a change only
 artworks are read. A rebuilt index replaces the old one whole, so searches in flight keep a
 consistent snapshot. Searches and builds run in a small thread pool, off the reactor thread.
 Artworks whose fingerprint was made by another engine version are left out (and counted)
-until ``artwatch portfolio refresh`` re-reads them.
+until ``artwatch portfolio refresh`` (run by ``artwatch run`` at start-up) re-reads them.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def test_stale_fingerprints_are_refreshed_from_their_source(store, folder):
     portfolio.enroll(store, artist, [str(folder / "a.jpg")])
     store.db.artworks.update_one({}, {"$set": {"fingerprint.version": 0}})
     assert len(portfolio.stale_artworks(store)) == 1
-    assert portfolio.refresh(store) == []
+    assert portfolio.refresh(store) == (1, [])
     assert portfolio.stale_artworks(store) == []
 
 
@@ -115,6 +115,16 @@ def test_cli_prints_a_line_per_unreadable_file_and_a_summary(store, folder, mong
     assert result.returncode == 0, result.stderr
     assert "skipped" in result.stdout and "notes.jpg" in result.stdout
     assert "added 2, already enrolled 1, unreadable 2" in result.stdout
+    store.db.artworks.update_many({}, {"$set": {"fingerprint.version": 0}})
+    refreshed = subprocess.run(
+        [sys.executable, "-m", "artwatch", "portfolio", "refresh"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "re-fingerprinted 2, could not re-read 0" in refreshed.stdout
+    assert portfolio.stale_artworks(store) == []
     listed = subprocess.run(
         [sys.executable, "-m", "artwatch", "portfolio", "list", artist, "--json"],
         env=env,
