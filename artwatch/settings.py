@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     artwatch_public_url: str | None = None
     artwatch_secret_key: SecretStr | None = None
+    artwatch_redis_url: str | None = None
     artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     artwatch_image_maxsize: int = Field(default=25 * 1024 * 1024, gt=0)
     artwatch_fingerprint_workers: int = Field(default=0, ge=0)
@@ -83,11 +84,23 @@ class Settings(BaseSettings):
         return hosts
 
     @field_validator(
-        "mongodb_uri", "smtp_url", "artwatch_public_url", "artwatch_secret_key", mode="before"
+        "mongodb_uri",
+        "smtp_url",
+        "artwatch_public_url",
+        "artwatch_secret_key",
+        "artwatch_redis_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("artwatch_redis_url")
+    @classmethod
+    def _check_redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
+        return url
 
     @field_validator("mongodb_uri")
     @classmethod

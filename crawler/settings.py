@@ -70,3 +70,12 @@ ARTWATCH_CREDENTIALS = {
     "CIVITAI_API_KEY": _env.civitai_api_key,
     "XHS_STORAGE_STATE": str(_env.xhs_storage_state) if _env.xhs_storage_state else None,
 }
+
+if _env.artwatch_redis_url:
+    # Past one machine: crawl workers share one request queue and one dupefilter in Redis.
+    # Not persisted: each run's frontier is flushed when it closes, so the next scheduled run
+    # fetches the listing pages again.
+    SCHEDULER = "scrapy_redis.scheduler.Scheduler"
+    DUPEFILTER_CLASS = "scrapy_redis.dupefilter.RFPDupeFilter"
+    SCHEDULER_PERSIST = False
+    REDIS_URL = _env.artwatch_redis_url
