@@ -53,6 +53,14 @@ def kill_server(data_dir) -> None:
         os.kill(server_pid(data_dir), signal.SIGKILL)
 
 
+def start_writer(data_dir) -> tuple[subprocess.Popen, str]:
+    """An ArtWatch process that starts the embedded server, writes, and waits to be killed."""
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER], env=environment(data_dir), stdout=subprocess.PIPE, text=True
+    )
+    return writer, writer.stdout.readline().strip()
+
+
 @pytest.fixture
 def data_dir(tmp_path):
     yield tmp_path
@@ -60,13 +68,7 @@ def data_dir(tmp_path):
 
 
 def test_data_survives_a_sigkilled_artwatch_and_a_sigkilled_server(data_dir):
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER],
-        env=environment(data_dir),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    uri = writer.stdout.readline().strip()
+    writer, uri = start_writer(data_dir)
     assert uri.startswith("mongodb://127.0.0.1:")
     writer.send_signal(signal.SIGKILL)
     writer.wait(10)
@@ -100,13 +102,7 @@ def test_second_process_reuses_the_running_server_and_leaves_it_running(data_dir
 
 
 def test_sigterm_stops_the_server_it_started(data_dir):
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER],
-        env=environment(data_dir),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    uri = writer.stdout.readline().strip()
+    writer, uri = start_writer(data_dir)
     pid = server_pid(data_dir)
     writer.send_signal(signal.SIGTERM)
     assert writer.wait(20) == 143
