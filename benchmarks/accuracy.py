@@ -274,11 +274,13 @@ def _pair_evidence(query: Fingerprint, art: Fingerprint) -> dict[str, int]:
         np.frombuffer(query.phash_variant(variant), np.uint8)
         ^ np.frombuffer(art.phash_variant(0), np.uint8)
     ).sum()
-    inliers = verify_features(
-        OrbFeatures.positions(query.orb_xy),
-        OrbFeatures.descriptors(query.orb_desc),
-        OrbFeatures.positions(art.orb_xy),
-        OrbFeatures.descriptors(art.orb_desc),
+    art_xy, art_desc = OrbFeatures.positions(art.orb_xy), OrbFeatures.descriptors(art.orb_desc)
+    inliers = max(  # as posted and mirrored, as the index verifies
+        verify_features(OrbFeatures.positions(xy), OrbFeatures.descriptors(desc), art_xy, art_desc)
+        for xy, desc in (
+            (query.orb_xy, query.orb_desc),
+            (query.orb_mirror_xy, query.orb_mirror_desc),
+        )
     )
     region_pdq, region_phash = 256, 64
     for pdq, phash in query.usable_regions():
@@ -302,11 +304,17 @@ def _pair_evidence(query: Fingerprint, art: Fingerprint) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calibrate", action="store_true", help="print calibration evidence")
+    parser.add_argument(
+        "--calibration-recall",
+        action="store_true",
+        help="the recall table on the calibration split (to choose engine parameters)",
+    )
     parser.add_argument("--portfolio", type=int, default=56, help="portfolio works")
     parser.add_argument("--distractors", type=int, default=300, help="unrelated images")
     args = parser.parse_args()
-    if args.calibrate:
-        calibrate(calibration_split(min(args.portfolio, 40), min(args.distractors, 200)))
+    if args.calibrate or args.calibration_recall:
+        split = calibration_split(min(args.portfolio, 40), min(args.distractors, 200))
+        (calibrate if args.calibrate else run)(split)
     else:
         run(test_split(args.portfolio, args.distractors))
 

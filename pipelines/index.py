@@ -6,12 +6,12 @@ Two paths, one decision rule (``PortfolioIndex.search``):
   ``HammingIndex`` (a linear popcount scan while small, multi-index hashing beyond), then a
   second opinion (pHash, or the local-feature verification) for distances that PDQ alone
   does not make certain;
-- part of an image (crops, screenshots, memes, borders): ORB descriptors looked up in a
-  ``FeatureIndex`` (an inverted file over random 20-bit slices of the descriptors, voting
-  per artwork), then each candidate verified by matching descriptors and fitting a
-  similarity transform with RANSAC (``verify_features``). Verification is what keeps false
-  alarms rare per (image, artwork) pair, which matters once a portfolio holds thousands of
-  works.
+- part of an image (crops, screenshots, memes, borders): ORB descriptors, of the query as
+  posted and mirrored (flipped crops), looked up in a ``FeatureIndex`` (an inverted file
+  over random 20-bit slices of the descriptors, voting per artwork), then each candidate
+  verified by matching descriptors and fitting a similarity transform with RANSAC
+  (``verify_features``). Verification is what keeps false alarms rare per (image, artwork)
+  pair, which matters once a portfolio holds thousands of works.
 
 Every constant of the rule sits in ``Rule`` with where it came from. ``search`` is safe to
 call from many threads at once as long as no ``add``/``remove`` runs concurrently; the
@@ -363,7 +363,7 @@ class PortfolioIndex:
             return
         variants = PdqFingerprint.variants if fp.pdq_usable else 0
         rows, dists, which = snap.hamming.within(np.concatenate(hashes), Rule.pdq_near)
-        query_xy = query_desc = None
+        views: list[tuple[np.ndarray, np.ndarray]] = []
         for row, dist, probe in zip(rows.tolist(), dists.tolist(), which.tolist(), strict=True):
             slot = int(snap.pdq_rows[row])
             entry = snap.entries[slot]
@@ -375,10 +375,8 @@ class PortfolioIndex:
             distances.update(pdq=dist, phash=phash)
             confirmed = dist <= Rule.pdq_certain or phash <= Rule.phash_confirm
             if not confirmed:
-                if query_xy is None:
-                    query_xy = OrbFeatures.positions(fp.orb_xy)
-                    query_desc = OrbFeatures.descriptors(fp.orb_desc)
-                inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
+                views = views or _views(fp)
+                inliers = max(verify_features(*view, entry.xy, entry.desc) for view in views)
                 distances["inliers"] = inliers
                 confirmed = inliers >= Rule.min_inliers
             if confirmed:
@@ -390,15 +388,16 @@ class PortfolioIndex:
     def _partial(self, snap: _Snapshot, fp: Fingerprint, exclude):
         if fp.feature_count < Rule.min_inliers or not len(snap.features.owners):
             return
-        query_desc = OrbFeatures.descriptors(fp.orb_desc)
-        votes = snap.features.votes(query_desc)
-        wanted = min(len(votes), self.max_candidates + len(exclude))
-        top = np.argpartition(-votes, wanted - 1)[:wanted]  # no full sort of every artwork
-        ranked = top[np.argsort(-votes[top], kind="stable")]
-        query_xy = OrbFeatures.positions(fp.orb_xy)
+        views = _views(fp)
+        # Votes per view (as posted, mirrored); a candidate ranks by its better view.
+        votes = np.stack([snap.features.votes(desc) for _, desc in views])
+        best = votes.max(axis=0)
+        wanted = min(len(best), self.max_candidates + len(exclude))
+        top = np.argpartition(-best, wanted - 1)[:wanted]  # no full sort of every artwork
+        ranked = top[np.argsort(-best[top], kind="stable")]
         checked = 0
         for slot in ranked.tolist():
-            if votes[slot] < self.min_votes or checked >= self.max_candidates:
+            if best[slot] < self.min_votes or checked >= self.max_candidates:
                 break
             if slot in exclude:
                 continue
@@ -408,11 +407,26 @@ class PortfolioIndex:
             if loose is not None:
                 yield slot, Match(snap.ids[slot], "near", 1 - loose["pdq"] / 256, loose)
                 continue
-            inliers = verify_features(query_xy, query_desc, entry.xy, entry.desc)
+            inliers, view = 0, 0
+            for view in np.argsort(-votes[:, slot], kind="stable").tolist():
+                if votes[view, slot] >= self.min_votes:
+                    inliers = verify_features(*views[view], entry.xy, entry.desc)
+                if inliers >= Rule.min_inliers:
+                    break
             if inliers >= Rule.min_inliers:
                 score = min(1.0, inliers / Rule.full_inliers)
-                distances = {"inliers": inliers, "votes": int(votes[slot])}
+                distances = {"inliers": inliers, "votes": int(votes[view, slot]), "mirror": view}
                 yield slot, Match(snap.ids[slot], "partial", score, distances)
+
+
+def _views(fp: Fingerprint) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The query's local features as posted and, when present, mirrored: (positions,
+    descriptors) each, so a flipped and cropped repost is verified like an unflipped one."""
+    views = [(OrbFeatures.positions(fp.orb_xy), OrbFeatures.descriptors(fp.orb_desc))]
+    if fp.orb_mirror_desc:
+        mirrored = OrbFeatures.descriptors(fp.orb_mirror_desc)
+        views.append((OrbFeatures.positions(fp.orb_mirror_xy), mirrored))
+    return views
 
 
 def _loose_whole_image(query: Fingerprint, art: Fingerprint) -> dict[str, int] | None:

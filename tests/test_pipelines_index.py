@@ -89,6 +89,14 @@ def test_part_of_an_image_is_partial(index, works, edit):
         assert match.distances.get("inliers", 0) >= Rule.min_inliers or "region" in match.distances
 
 
+def test_flipped_crop_is_found_through_mirrored_features(index, works):
+    image = works["art104"].transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    match = only(search(index, image.crop((0, 0, int(image.width * 0.6), image.height))), "art104")
+    assert match.kind == "partial"
+    assert match.distances["mirror"] == 1
+    assert match.distances["inliers"] >= Rule.min_inliers
+
+
 def test_screenshot_is_partial_not_near(index, works):
     match = only(search(index, screenshot(works["art103"])), "art103")
     assert match.kind == "partial"
