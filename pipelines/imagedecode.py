@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import math
 
+import cv2
 import numpy as np
+import pyspng
 from PIL import Image, UnidentifiedImageError
 
 from pipelines.errors import ImageRejected
@@ -66,7 +68,8 @@ def decode(data: bytes) -> Image.Image:
         raise ImageRejected("too_many_pixels", str(exc)) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected("not_an_image", "no known image format") from exc
-    return prepare(image)
+    fast = _plain_png(image, data)
+    return fast if fast is not None else prepare(image)
 
 
 def prepare(image: Image.Image) -> Image.Image:
@@ -78,11 +81,7 @@ def prepare(image: Image.Image) -> Image.Image:
     are decoded at reduced scale) as well as on an already loaded picture. Only the first
     frame of an animation is used.
     """
-    width, height = image.size
-    if width * height > MAX_PIXELS:
-        raise ImageRejected("too_many_pixels", f"{width}x{height} exceeds {MAX_PIXELS} pixels")
-    if min(width, height) < MIN_SIDE:
-        raise ImageRejected("too_small", f"{width}x{height} is below {MIN_SIDE} px")
+    _check_size(image)
     _draft(image)
     try:
         image.load()
@@ -96,6 +95,41 @@ def prepare(image: Image.Image) -> Image.Image:
     # Turned after shrinking: the same result at a fraction of the cost (exif_transpose
     # would also copy the full-size picture when there is nothing to turn).
     return small.transpose(_TURNS[orientation]) if orientation in _TURNS else small
+
+
+def _check_size(image: Image.Image) -> None:
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise ImageRejected("too_many_pixels", f"{width}x{height} exceeds {MAX_PIXELS} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise ImageRejected("too_small", f"{width}x{height} is below {MIN_SIDE} px")
+
+
+def _plain_png(image: Image.Image, data: bytes) -> Image.Image | None:
+    """Decode an 8-bit RGB or grey, still, unrotated PNG with libspng (about 1.4x Pillow's
+    speed: PNG cannot be decoded at reduced size, so inflating it is most of the cost).
+
+    Anything else (alpha, palettes, 16 bits, animation, an EXIF chunk) and anything libspng
+    refuses returns None and goes through Pillow, which names the reason.
+    """
+    plain = image.format == "PNG" and image.mode in ("RGB", "L")
+    if not plain or getattr(image, "is_animated", False) or data.find(b"eXIf") >= 0:
+        return None
+    _check_size(image)  # from the header, before a single pixel is inflated
+    try:
+        pixels = pyspng.load(data)
+    except RuntimeError:
+        return None
+    if pixels.dtype != np.uint8 or pixels.shape[:2] != image.size[::-1]:
+        return None
+    factor = math.ceil(1 / _scale(*image.size)) if _scale(*image.size) < 1 else 1
+    if factor > 1:  # the box filter of Image.reduce, as cv2's integer-factor area resampling
+        height, width = (side // factor for side in pixels.shape[:2])
+        cut = pixels[: height * factor, : width * factor]
+        pixels = cv2.resize(cut, (width, height), interpolation=cv2.INTER_AREA)
+    if pixels.ndim == 2:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    return Image.fromarray(pixels, "RGB")
 
 
 def _draft(image: Image.Image) -> None:

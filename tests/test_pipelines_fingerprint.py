@@ -25,7 +25,7 @@ from pipelines.fingerprint import (
     fingerprint,
     is_current,
 )
-from pipelines.imagedecode import MAX_PIXELS, REASONS, WORK_AREA
+from pipelines.imagedecode import MAX_PIXELS, REASONS, WORK_AREA, decode, prepare
 
 
 def pdq_distance(a: Fingerprint, b: Fingerprint) -> int:
@@ -152,6 +152,23 @@ def test_exif_rotated_jpeg_equals_upright(art, art_fp, orientation, stored):
     assert pdq_distance(fp, art_fp) <= 16
     unrotated = fingerprint(encode(turned, quality=95))
     assert pdq_distance(unrotated, art_fp) > 60
+
+
+def test_exif_rotated_png_equals_upright(art, art_fp):
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    fp = fingerprint(encode(art.transpose(Image.Transpose.ROTATE_90), "PNG", exif=exif))
+    assert (fp.width, fp.height) == (art_fp.width, art_fp.height)
+    assert pdq_distance(fp, art_fp) <= 16
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_plain_png_fast_path_decodes_like_pillow(mode):
+    data = encode(artwork(6, (1000, 700)).convert(mode), "PNG")
+    fast = np.asarray(decode(data), dtype=np.int16)
+    pillow = np.asarray(prepare(Image.open(io.BytesIO(data))).convert("RGB"), dtype=np.int16)
+    assert fast.shape == pillow.shape == (350, 500, 3)
+    assert np.abs(fast - pillow).max() <= 1  # rounding of the box filter only
 
 
 def test_transparent_png_is_composited_on_white(art):
