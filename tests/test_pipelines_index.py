@@ -184,6 +184,20 @@ def test_feature_index_dense_and_sparse_buckets_vote_alike():
     assert votes.argmax() == 7 and votes[7] == 100  # one vote per query descriptor
 
 
+def test_descriptors_sharing_a_key_vote_only_when_close():
+    rng = np.random.default_rng(8)
+    desc = rng.integers(0, 256, (2, 32), dtype=np.uint8)
+    index = FeatureIndex(desc, np.array([0, 1]))
+    outside = np.setdiff1d(np.arange(256), FeatureIndex._selection[0])  # table 0 keeps its key
+    bits = np.unpackbits(desc, axis=1)
+    near, far = bits[0].copy(), bits[1].copy()
+    near[outside[:20]] ^= 1
+    far[outside] ^= 1
+    query = np.packbits(np.stack([near, far]), axis=1)
+    assert np.array_equal(FeatureIndex.keys(query)[:, 0], FeatureIndex.keys(desc)[:, 0])
+    assert index.votes(query).tolist() == [1, 0]
+
+
 def test_keypoint_floor_matches_the_verification_floor():
     from pipelines.fingerprint import OrbFeatures
 
