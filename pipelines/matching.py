@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo.errors import ConnectionFailure
-from scrapy.exceptions import CloseSpider, NotConfigured
+from scrapy.exceptions import CloseSpider
 
-from pipelines.asyncstore import AsyncStore
 from pipelines.errors import StoreUnavailable
 from pipelines.fingerprint import Fingerprint, is_current
 from pipelines.index import Match, PortfolioIndex
-from pipelines.posts import CrawledPost, is_store_enabled, stop_for_store
+from pipelines.posts import CrawledPost, StoreStage, stop_for_store
 
 logger = logging.getLogger(__name__)
 
@@ -62,14 +61,11 @@ def build_index(fingerprints: dict[str, Fingerprint]) -> PortfolioIndex:
     return index
 
 
-class MatchPipeline:
+class MatchPipeline(StoreStage):
     """Attach ``Found`` matches to every image of a ``CrawledPost`` that has a fingerprint."""
 
     def __init__(self, crawler: Any):
-        if not is_store_enabled(crawler.settings):
-            raise NotConfigured("ARTWATCH_STORE is none")
-        self.crawler = crawler
-        self.store = AsyncStore.for_crawler(crawler)
+        super().__init__(crawler)
         self.refresh_seconds = crawler.settings.getfloat(
             "ARTWATCH_PORTFOLIO_REFRESH", DEFAULT_REFRESH_SECONDS
         )
@@ -77,10 +73,6 @@ class MatchPipeline:
         self.portfolio = Portfolio()
         self._checked = 0.0
         self._refreshing: asyncio.Future | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> MatchPipeline:
-        return cls(crawler)
 
     async def open_spider(self) -> None:
         try:

@@ -26,14 +26,13 @@ from typing import Any
 from PIL import Image
 from pymongo.errors import ConnectionFailure
 from scrapy import Request
-from scrapy.exceptions import DownloadCancelledError, IgnoreRequest, NotConfigured
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from twisted.internet.defer import CancelledError
 
-from pipelines.asyncstore import AsyncStore
 from pipelines.errors import ImageRejected
 from pipelines.fingerprint import Fingerprint, fingerprint, is_current
 from pipelines.imagedecode import decode
-from pipelines.posts import CrawledImage, CrawledPost, is_store_enabled, stop_for_store
+from pipelines.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
 from pipelines.thumbnails import thumbnail
 
 logger = logging.getLogger(__name__)
@@ -128,15 +127,11 @@ def _yield_cpu() -> None:
     os.nice(WORKER_NICENESS)
 
 
-class MediaPipeline:
+class MediaPipeline(StoreStage):
     """Download, check, hash and fingerprint each image of a ``CrawledPost``."""
 
     def __init__(self, crawler: Any):
-        if not is_store_enabled(crawler.settings):
-            raise NotConfigured("ARTWATCH_STORE is none")
-        self.crawler = crawler
-        self.stats = crawler.stats
-        self.store = AsyncStore.for_crawler(crawler)
+        super().__init__(crawler)
         self.maxsize = crawler.settings.getint("ARTWATCH_IMAGE_MAXSIZE", DEFAULT_MAXSIZE)
         self.pool_kind = crawler.settings.get("ARTWATCH_FINGERPRINT_POOL", "process")
         self.workers = crawler.settings.getint("ARTWATCH_FINGERPRINT_WORKERS", 0) or (
@@ -148,10 +143,6 @@ class MediaPipeline:
         # only this many posts hold downloaded bytes at once, the rest wait with none.
         posts = crawler.settings.getint("ARTWATCH_MEDIA_CONCURRENCY", 0) or 4 * self.workers
         self.slots = asyncio.Semaphore(posts)
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> MediaPipeline:
-        return cls(crawler)
 
     async def open_spider(self) -> None:
         self.pool = make_pool(self.pool_kind, self.workers)

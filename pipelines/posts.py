@@ -25,7 +25,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 from pymongo.errors import ConnectionFailure
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DropItem
+from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 
 from pipelines.asyncstore import AsyncStore
 from pipelines.errors import StoreUnavailable
@@ -128,6 +128,21 @@ def _datetime(value: Any) -> datetime | None:
         except ValueError:
             return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class StoreStage:
+    """Base of the stages after this one: off with ARTWATCH_STORE=none, one shared AsyncStore."""
+
+    def __init__(self, crawler: Any):
+        if not is_store_enabled(crawler.settings):
+            raise NotConfigured("ARTWATCH_STORE is none")
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self.store = AsyncStore.for_crawler(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> Any:
+        return cls(crawler)
 
 
 class PostsPipeline:

@@ -17,27 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.errors import ConnectionFailure
-from scrapy.exceptions import NotConfigured
 
-from pipelines.asyncstore import AsyncStore
 from pipelines.hits import hit_document, record_hit_async
 from pipelines.media import transient_failures
-from pipelines.posts import CrawledImage, CrawledPost, is_store_enabled, stop_for_store
+from pipelines.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
 
 
-class StorePipeline:
+class StorePipeline(StoreStage):
     """Write a ``CrawledPost`` and its hits; return a summary of what was stored."""
-
-    def __init__(self, crawler: Any):
-        if not is_store_enabled(crawler.settings):
-            raise NotConfigured("ARTWATCH_STORE is none")
-        self.crawler = crawler
-        self.stats = crawler.stats
-        self.store = AsyncStore.for_crawler(crawler)
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> StorePipeline:
-        return cls(crawler)
 
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, CrawledPost):
