@@ -11,6 +11,7 @@ images, hits and drops by reason.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from datetime import UTC, datetime
@@ -51,6 +52,9 @@ class EmbeddedDatabase:
         # Highest priority: the project's own ARTWATCH_MONGODB_URI (None) must not win.
         settings.set("ARTWATCH_MONGODB_URI", uri, priority="cmdline")
         self.crawler.signals.connect(self.stop, signal=signals.engine_stopped)
+        # A crawl that fails before its engine starts (a bad spider argument) never sends
+        # engine_stopped; the server must not outlive the process then either.
+        atexit.register(self.stop)
 
     def stop(self) -> None:
         if self.server is not None:
