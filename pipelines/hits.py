@@ -86,6 +86,16 @@ def suppression_filter(hit: Mapping[str, Any]) -> dict[str, Any]:
     return {"artwork_id": hit["artwork_id"], "image_id": hit["image_id"], "status": "dismissed"}
 
 
+def upsert_hit(db: Any, hit: Mapping[str, Any]) -> tuple[str, bool]:
+    """Apply ``hit_write`` to a pymongo ``Database``; returns (hit id, created)."""
+    key, update = hit_write(hit)
+    try:
+        created = db.hits.update_one(key, update, upsert=True).upserted_id is not None
+    except DuplicateKeyError:
+        created = False  # a concurrent writer inserted it between our match and insert
+    return str(db.hits.find_one(key, {"_id": 1})["_id"]), created
+
+
 def record_hit(
     db: Any, hit: Mapping[str, Any], artist: Mapping[str, Any]
 ) -> tuple[str | None, bool]:
@@ -96,12 +106,7 @@ def record_hit(
     """
     if db.hits.find_one(suppression_filter(hit), {"_id": 1}) is not None:
         return None, False
-    key, update = hit_write(hit)
-    try:
-        created = db.hits.update_one(key, update, upsert=True).upserted_id is not None
-    except DuplicateKeyError:
-        created = False  # a concurrent writer inserted it between our match and insert
-    hit_id = str(db.hits.find_one(key, {"_id": 1})["_id"])
+    hit_id, created = upsert_hit(db, hit)
     enqueue_alerts(db, hit_id, hit, artist)
     return hit_id, created
 

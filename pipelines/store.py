@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from pipelines.errors import ArtWatchError, StoreUnavailable
-from pipelines.hits import hit_write
+from pipelines.hits import upsert_hit
 from pipelines.writes import cursor_write, image_write, post_write
 
 HIT_STATUSES = ("new", "confirmed", "dismissed")
@@ -164,15 +164,8 @@ class Store:
         self, artwork_id: str, image_id: str, post_id: str, fields: Mapping[str, Any]
     ) -> tuple[str, bool]:
         """Store a hit once; returns its id and whether this call created it."""
-        hit = {**fields, "status": "new", "found_at": utcnow()}
-        key, update = hit_write(
-            {**hit, "artwork_id": artwork_id, "image_id": image_id, "post_id": post_id}
-        )
-        try:
-            created = self.db.hits.update_one(key, update, upsert=True).upserted_id is not None
-        except DuplicateKeyError:
-            created = False  # a concurrent writer inserted it between our match and insert
-        return str(self.db.hits.find_one(key, {"_id": 1})["_id"]), created
+        key = {"artwork_id": artwork_id, "image_id": image_id, "post_id": post_id}
+        return upsert_hit(self.db, {**fields, "status": "new", "found_at": utcnow(), **key})
 
     def hits(self, artist_id: str | None = None, status: str | None = None) -> list[dict]:
         query: dict[str, Any] = {}
