@@ -19,7 +19,7 @@ from artwatch.output import console, print_json, print_table
 from artwatch.scheduler import print_sources, sources_status
 from artwatch.settings import load_settings, load_sources
 from pipelines.errors import ArtWatchError
-from pipelines.store import redact_uri
+from pipelines.store.sync import redact_uri
 
 DASHBOARD_PORT = 8080
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$|^[^@\s<>]+@localhost$")

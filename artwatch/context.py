@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from artwatch.embedded import database_uri
 from artwatch.settings import Settings, load_settings
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 
 @contextlib.contextmanager

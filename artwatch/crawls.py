@@ -29,7 +29,7 @@ from typing import Any
 from artwatch.embedded import process_alive
 from artwatch.settings import PROJECT_ROOT, Settings
 from pipelines.errors import ArtWatchError
-from pipelines.store import Store, object_id
+from pipelines.store.sync import Store, object_id
 
 log = logging.getLogger("artwatch.crawls")
 HOST = socket.gethostname()

@@ -28,7 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from artwatch.output import json_value
 from pipelines.errors import ArtWatchError
-from pipelines.store import HIT_STATUSES, Store, object_id, utcnow
+from pipelines.store.sync import HIT_STATUSES, Store, object_id, utcnow
 
 SESSION_COOKIE = "artwatch_session"
 SESSION_SECONDS = 7 * 24 * 3600

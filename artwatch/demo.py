@@ -36,7 +36,7 @@ from artwatch.portfolio import enroll
 from artwatch.service import configure_logging, dispatch_pass, run_now
 from artwatch.settings import Settings, Sources, load_settings, load_sources
 from pipelines.errors import ArtWatchError
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 MARKER = ".artwatch-demo"
 CRAWL_TIMEOUT_MINUTES = 1.5

@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
+from pipelines.engine.decode import decode
+from pipelines.engine.fingerprint import Fingerprint, fingerprint, is_current
+from pipelines.engine.index import PortfolioIndex
+from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ArtWatchError, FetchError, ImageRejected
-from pipelines.fingerprint import Fingerprint, fingerprint, is_current
-from pipelines.hits import hit_document, record_hit
-from pipelines.imagedecode import decode
-from pipelines.index import PortfolioIndex
 from pipelines.netguard import check_url
-from pipelines.store import Store, object_id, utcnow
-from pipelines.thumbnails import thumbnail
+from pipelines.store.hits import hit_document, record_hit
+from pipelines.store.sync import Store, object_id, utcnow
 
 MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 30

@@ -31,7 +31,7 @@ from apscheduler.util import utc_timestamp_to_datetime
 from artwatch.crawls import Crawl, CrawlRunner
 from artwatch.output import print_table
 from artwatch.settings import Schedule, Source, Sources
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 log = logging.getLogger("artwatch.scheduler")
 

@@ -28,7 +28,7 @@ from artwatch.context import open_store
 from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, mark_abandoned, parse_args
 from artwatch.settings import SPIDER_NAMES, Settings, Sources, load_settings, load_sources
 from pipelines.errors import ArtWatchError
-from pipelines.store import Store, redact_uri
+from pipelines.store.sync import Store, redact_uri
 
 log = logging.getLogger("artwatch.service")
 

@@ -2,7 +2,7 @@
 
 Run ``python -m benchmarks.accuracy`` (test split, the acceptance table) or
 ``python -m benchmarks.accuracy --calibrate`` (calibration split: the distance and inlier
-distributions the constants of ``pipelines.index.Rule`` were read from). The two splits share
+distributions the constants of ``pipelines.engine.index.Rule`` were read from). The two splits share
 no image and no random seed: calibration uses generated artworks only (seeds 100000+), the
 test split uses the real pictures bundled with scikit-image / scikit-learn / matplotlib plus
 other generated artworks (seeds 1000+ and 5000+). Each portfolio work is edited once per
@@ -29,9 +29,9 @@ from PIL import Image
 
 from benchmarks.corpus import CACHE, procedural, real_images
 from benchmarks.edits import FAMILIES
+from pipelines.engine.fingerprint import Fingerprint, OrbFeatures, fingerprint
+from pipelines.engine.index import PortfolioIndex, verify_features
 from pipelines.errors import ImageRejected
-from pipelines.fingerprint import Fingerprint, OrbFeatures, fingerprint
-from pipelines.index import PortfolioIndex, verify_features
 
 CACHE_VERSION = "v1"
 # pHash-alone baseline threshold: the largest whose false alarms on the calibration split's

@@ -27,8 +27,8 @@ from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.embedded import EmbeddedMongo, free_port
 from artwatch.settings import Alerts
-from pipelines.outbox import enqueue_alerts
-from pipelines.store import Store
+from pipelines.store.alerts import enqueue_alerts
+from pipelines.store.sync import Store
 
 LOCAL = ("127.0.0.1",)
 

@@ -174,7 +174,7 @@ def portfolio(store: Any) -> None:
     """ENROLLED real artworks and PORTFOLIO - ENROLLED synthetic ones, for one artist."""
     from artwatch.portfolio import artwork_fields
     from artwatch.samples import artwork, encode
-    from pipelines.fingerprint import Fingerprint
+    from pipelines.engine.fingerprint import Fingerprint
 
     artist_id = store.add_artist("Bench", "bench@example.org")
     real = None
@@ -313,7 +313,7 @@ def table(results: list[Result]) -> None:
 
 def forget_crawl(uri: str) -> None:
     """Drop what a crawl stored, so the next one does all the work again."""
-    from pipelines.store import Store
+    from pipelines.store.sync import Store
 
     with Store(uri, "bench") as store:
         for name in ("posts", "images", "hits", "alerts", "cursors"):
@@ -322,7 +322,7 @@ def forget_crawl(uri: str) -> None:
 
 def main() -> None:
     from artwatch.embedded import EmbeddedMongo
-    from pipelines.store import Store
+    from pipelines.store.sync import Store
     from tests.crawlcase import CrawlReplayServer
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -371,7 +371,7 @@ def main() -> None:
                     "DOWNLOAD_DELAY": args.delay,
                     "ARTWATCH_STORE": "none",
                     "ITEM_PIPELINES": {
-                        "pipelines.posts.PostsPipeline": 100,
+                        "pipelines.stages.posts.PostsStage": 100,
                         "benchmarks.crawl.DownloadOnly": 200,
                     },
                 }

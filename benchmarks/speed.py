@@ -26,8 +26,8 @@ from PIL import Image
 
 from benchmarks.corpus import CACHE, procedural
 from benchmarks.edits import FAMILIES
-from pipelines.fingerprint import Fingerprint, OrbFeatures, PdqFingerprint, fingerprint
-from pipelines.index import HammingIndex, PortfolioIndex, Rule
+from pipelines.engine.fingerprint import Fingerprint, OrbFeatures, PdqFingerprint, fingerprint
+from pipelines.engine.index import HammingIndex, PortfolioIndex, Rule
 
 SIZES = ((1200, 900), (1600, 1200), (2000, 1500), (2300, 1700))
 

@@ -23,8 +23,8 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
 from artwatch.embedded import EmbeddedMongo
-from pipelines.asyncstore import AsyncStore
 from pipelines.errors import StoreUnavailable
+from pipelines.store.aio import AsyncStore
 
 logger = logging.getLogger(__name__)
 

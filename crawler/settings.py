@@ -44,10 +44,10 @@ ARTWATCH_ALLOW_PRIVATE_HOSTS = list(_env.artwatch_allow_private_hosts)
 
 # From crawl to hit (pipelines/posts.py, media.py, matching.py, storage.py).
 ITEM_PIPELINES = {
-    "pipelines.posts.PostsPipeline": 100,
-    "pipelines.media.MediaPipeline": 200,
-    "pipelines.matching.MatchPipeline": 300,
-    "pipelines.storage.StorePipeline": 400,
+    "pipelines.stages.posts.PostsStage": 100,
+    "pipelines.stages.images.ImagesStage": 200,
+    "pipelines.stages.match.MatchStage": 300,
+    "pipelines.stages.persist.PersistStage": 400,
 }
 ADDONS = {"crawler.extensions.EmbeddedDatabase": 0}
 EXTENSIONS = {"crawler.extensions.RunRecorder": 500}

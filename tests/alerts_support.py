@@ -12,7 +12,7 @@ from artwatch.alerts.dispatcher import Dispatcher
 from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.settings import Alerts
-from pipelines.hits import record_hit
+from pipelines.store.hits import record_hit
 
 SECRET = "whsec-test-0123456789"
 SENDER = "ArtWatch <alerts@artwatch.test>"

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from artwatch.embedded import EmbeddedMongo
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 
 @pytest.fixture(scope="session")

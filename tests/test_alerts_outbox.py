@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
-from pipelines.outbox import alert_writes, enqueue_alerts, enqueue_alerts_async
+from pipelines.store.alerts import alert_writes, enqueue_alerts, enqueue_alerts_async
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 HIT = {"artwork_id": "a1", "kind": "near"}

@@ -13,7 +13,7 @@ from playwright.sync_api import sync_playwright
 from artwatch.dashboard import make_dashboard_server, new_login_token
 from artwatch.samples import artwork
 from crawler.browser import CHROMIUM_LAUNCH_OPTIONS
-from pipelines.thumbnails import thumbnail
+from pipelines.engine.thumbnails import thumbnail
 
 SECRET = b"test-secret-key"
 

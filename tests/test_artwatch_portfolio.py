@@ -16,10 +16,10 @@ from PIL import Image
 
 from artwatch import portfolio
 from artwatch.samples import artwork, encode
+from pipelines.engine.fingerprint import Fingerprint, is_current
 from pipelines.errors import ArtWatchError
-from pipelines.fingerprint import Fingerprint, is_current
-from pipelines.store import utcnow
-from pipelines.writes import image_write, post_write
+from pipelines.store.sync import utcnow
+from pipelines.store.writes import image_write, post_write
 
 
 @pytest.fixture

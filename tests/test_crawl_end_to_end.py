@@ -16,7 +16,7 @@ from artwatch.embedded import EmbeddedMongo
 from artwatch.portfolio import backscan, enroll
 from artwatch.settings import PROJECT_ROOT
 from crawler.spiders.mastodon import MastodonSpider
-from pipelines.store import Store
+from pipelines.store.sync import Store
 from tests.crawlcase import (
     EDITS,
     TAG,

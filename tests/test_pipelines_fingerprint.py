@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 from pymongo import MongoClient
 
 from artwatch.samples import artwork, encode
-from pipelines.errors import ImageRejected
-from pipelines.fingerprint import (
+from pipelines.engine.decode import MAX_PIXELS, REASONS, WORK_AREA, decode, prepare
+from pipelines.engine.fingerprint import (
     ALGORITHMS,
     FINGERPRINT_VERSION,
     EmbeddedRegions,
@@ -25,7 +25,7 @@ from pipelines.fingerprint import (
     fingerprint,
     is_current,
 )
-from pipelines.imagedecode import MAX_PIXELS, REASONS, WORK_AREA, decode, prepare
+from pipelines.errors import ImageRejected
 
 
 def pdq_distance(a: Fingerprint, b: Fingerprint) -> int:

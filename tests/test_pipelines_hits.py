@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
-from pipelines.hits import hit_document, record_hit, record_hit_async
-from pipelines.index import Match
+from pipelines.engine.index import Match
+from pipelines.store.hits import hit_document, record_hit, record_hit_async
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from pipelines.fingerprint import fingerprint
-from pipelines.index import FeatureIndex, HammingIndex, Match, PortfolioIndex, Rule
+from pipelines.engine.fingerprint import fingerprint
+from pipelines.engine.index import FeatureIndex, HammingIndex, Match, PortfolioIndex, Rule
 from tests.test_pipelines_fingerprint import artwork, encode
 
 PORTFOLIO = range(100, 108)
@@ -138,7 +138,7 @@ def test_add_search_remove(works):
 
 def test_reverse_direction_one_entry_index(works):
     """Back-scan: a stored crawled-image document searched against one new artwork."""
-    from pipelines.fingerprint import Fingerprint
+    from pipelines.engine.fingerprint import Fingerprint
 
     stored = fingerprint(encode(screenshot(works["art106"]), quality=80)).to_document()
     index = PortfolioIndex()
@@ -199,6 +199,6 @@ def test_descriptors_sharing_a_key_vote_only_when_close():
 
 
 def test_keypoint_floor_matches_the_verification_floor():
-    from pipelines.fingerprint import OrbFeatures
+    from pipelines.engine.fingerprint import OrbFeatures
 
     assert OrbFeatures.min_features == Rule.min_inliers

@@ -9,9 +9,9 @@ from scrapy.utils.test import get_crawler
 
 from artwatch.portfolio import enroll
 from crawler.spiders.mastodon import MastodonSpider
-from pipelines.asyncstore import AsyncStore
-from pipelines.fingerprint import fingerprint
-from pipelines.matching import MatchPipeline
+from pipelines.engine.fingerprint import fingerprint
+from pipelines.stages.match import MatchStage
+from pipelines.store.aio import AsyncStore
 from tests.crawlcase import (
     EDITS,
     TAG,
@@ -40,7 +40,7 @@ def test_index_is_rebuilt_when_the_portfolio_changes_reading_only_new_artworks(s
     crawler = get_crawler(MastodonSpider, crawl_settings(store.uri, store.db.name))
 
     async def scenario():
-        pipeline = MatchPipeline(crawler)
+        pipeline = MatchStage(crawler)
         try:
             await pipeline.open_spider()
             before = pipeline.portfolio

@@ -6,7 +6,7 @@ import struct
 import zlib
 
 from crawler.spiders.mastodon import MastodonSpider
-from pipelines.media import sniff
+from pipelines.stages.images import sniff
 from tests.crawlcase import (
     TAG,
     CrawlReplayServer,

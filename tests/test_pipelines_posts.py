@@ -9,7 +9,7 @@ import time
 
 from artwatch.embedded import EmbeddedMongo, free_port
 from crawler.spiders.mastodon import MastodonSpider
-from pipelines.store import Store
+from pipelines.store.sync import Store
 from tests.crawlcase import (
     TAG,
     CrawlReplayServer,

@@ -10,7 +10,7 @@ from pymongo.errors import DuplicateKeyError
 
 from artwatch.embedded import free_port
 from pipelines.errors import ArtWatchError, StoreUnavailable
-from pipelines.store import Store, utcnow
+from pipelines.store.sync import Store, utcnow
 
 
 def test_duplicate_hit_is_refused_by_the_unique_index(store):

@@ -16,7 +16,7 @@ import psutil
 from bson import ObjectId
 
 from artwatch.crawls import HOST, mark_abandoned
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

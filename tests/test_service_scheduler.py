@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from artwatch import scheduler as jobs
 from artwatch.settings import Sources
-from pipelines.store import Store
+from pipelines.store.sync import Store
 
 
 def sources(**overrides: dict) -> Sources:

@@ -10,7 +10,7 @@ An alert document moves through these states (``status``)::
        └──lease expired (the dispatcher died)──┘                   (into one summary) │
        └──────────────────────────────────────────────────────────────────────────────┘
 
-Hit alerts are written by the crawl pipeline (``pipelines.outbox``); summary alerts (a daily
+Hit alerts are written by the crawl pipeline (``pipelines.store.alerts``); summary alerts (a daily
 digest, or a flood summary for one artwork) are written here when their held alerts become
 due, and are then claimed and sent like any other. Delivery is at least once: a dispatcher
 killed after sending and before marking ``sent`` leaves a claim whose lease expires, and the

@@ -15,7 +15,7 @@ from artwatch.context import open_store
 from artwatch.output import print_json, print_table
 from artwatch.settings import load_settings
 from pipelines.errors import ArtWatchError
-from pipelines.store import object_id
+from pipelines.store.sync import object_id
 
 app = typer.Typer(no_args_is_help=True, help="The alert outbox: send, retry, list.")
 

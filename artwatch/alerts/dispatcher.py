@@ -36,8 +36,8 @@ from artwatch.alerts.queue import Outbox
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.settings import Alerts, Settings, load_settings, load_sources
 from pipelines.errors import AlertError
-from pipelines.outbox import CHANNELS
-from pipelines.store import Store, object_id
+from pipelines.store.alerts import CHANNELS
+from pipelines.store.sync import Store, object_id
 
 log = logging.getLogger("artwatch.alerts")
 

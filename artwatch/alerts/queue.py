@@ -24,7 +24,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from pipelines.errors import ArtWatchError
-from pipelines.store import object_id
+from pipelines.store.sync import object_id
 
 LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(minutes=1)

@@ -2,11 +2,11 @@
 
 ``hit_document`` builds a hit exactly as the contract between the crawl and the alerts
 (DESIGN.md, issue 5) from the stored post, the stored image, the artwork and a
-``pipelines.index.Match``; the crawl pipeline and the back-scan both use it, so a hit looks
+``pipelines.engine.index.Match``; the crawl pipeline and the back-scan both use it, so a hit looks
 the same whichever found it. ``record_hit`` (sync pymongo) and ``record_hit_async``
 (``AsyncMongoClient``) apply the same writes: a ``$setOnInsert``-only upsert keyed by
 (artwork, image, post), so the first evidence is kept and a repeat changes nothing, then the
-alert outbox (``pipelines.outbox``) on every call, new hit or not, which repairs a crash
+alert outbox (``pipelines.store.alerts``) on every call, new hit or not, which repairs a crash
 between the two. A hit with status ``dismissed`` for the same artwork and image suppresses
 the new hit: the artist said that picture is not theirs (or not worth an alert), and another
 repost of the same bytes must not ask again.
@@ -20,8 +20,8 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from pipelines.outbox import enqueue_alerts, enqueue_alerts_async
-from pipelines.writes import Write
+from pipelines.store.alerts import enqueue_alerts, enqueue_alerts_async
+from pipelines.store.writes import Write
 
 HIT_KEY = ("artwork_id", "image_id", "post_id")
 

@@ -3,7 +3,7 @@
 The order is what makes a killed crawl safe: new images first (keyed by sha256, with their
 fingerprint so a later enrollment can back-scan them, and a thumbnail), then the post (with
 ``images: [{url, sha256}]`` and the images given up, with why), then each hit through
-``pipelines.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
+``pipelines.store.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
 ``processed_at`` on the post (a post without hits gets it in its own upsert). Everything is
 an idempotent upsert, so a post redone after a crash ends with the same documents, once
 each. A post with an image that failed for a reason a later crawl may not meet (network
@@ -18,12 +18,12 @@ from typing import Any
 
 from pymongo.errors import ConnectionFailure
 
-from pipelines.hits import hit_document, record_hit_async
-from pipelines.media import transient_failures
-from pipelines.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
+from pipelines.stages.images import transient_failures
+from pipelines.stages.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
+from pipelines.store.hits import hit_document, record_hit_async
 
 
-class StorePipeline(StoreStage):
+class PersistStage(StoreStage):
     """Write a ``CrawledPost`` and its hits; return a summary of what was stored."""
 
     async def process_item(self, item: Any) -> Any:

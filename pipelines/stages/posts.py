@@ -27,9 +27,9 @@ from pymongo.errors import ConnectionFailure
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 
-from pipelines.asyncstore import AsyncStore
 from pipelines.errors import StoreUnavailable
-from pipelines.writes import post_key
+from pipelines.store.aio import AsyncStore
+from pipelines.store.writes import post_key
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class CrawledImage:
     sha256: str | None = None
     stored: dict[str, Any] | None = None  # the images document, when already stored
     fields: dict[str, Any] | None = None  # a new images document (fingerprint, thumbnail...)
-    fingerprint: Any = None  # pipelines.fingerprint.Fingerprint
-    matches: list[Any] = field(default_factory=list)  # pipelines.matching.Found
+    fingerprint: Any = None  # pipelines.engine.fingerprint.Fingerprint
+    matches: list[Any] = field(default_factory=list)  # pipelines.stages.match.Found
     drop: str | None = None  # why this image was given up, a stats key suffix
 
 
@@ -145,7 +145,7 @@ class StoreStage:
         return cls(crawler)
 
 
-class PostsPipeline:
+class PostsStage:
     """Normalise, skip processed posts, and save each walk's cursor once it is all stored."""
 
     def __init__(self, crawler: Any):
@@ -159,7 +159,7 @@ class PostsPipeline:
         crawler.signals.connect(self._failed, signal=signals.item_error)
 
     @classmethod
-    def from_crawler(cls, crawler: Any) -> PostsPipeline:
+    def from_crawler(cls, crawler: Any) -> PostsStage:
         return cls(crawler)
 
     async def open_spider(self) -> None:

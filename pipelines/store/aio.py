@@ -3,8 +3,8 @@
 Every stage of the item pipeline and the runs extension get the same ``AsyncStore`` through
 ``AsyncStore.for_crawler(crawler)``: one connection pool per crawl process, opened (pinged,
 indexes ensured) by the first component that needs it and closed when the engine stops. It
-applies the same ``(filter, update)`` pairs as the sync ``Store`` (``pipelines.writes``,
-``pipelines.hits``). Any driver error becomes ``StoreUnavailable`` naming MONGODB_URI, which
+applies the same ``(filter, update)`` pairs as the sync ``Store`` (``pipelines.store.writes``,
+``pipelines.store.hits``). Any driver error becomes ``StoreUnavailable`` naming MONGODB_URI, which
 the pipelines turn into closing the spider with reason ``store_unavailable``.
 """
 
@@ -23,8 +23,8 @@ from pymongo.errors import PyMongoError
 from scrapy import signals
 
 from pipelines.errors import StoreUnavailable
-from pipelines.store import CONNECT_TIMEOUT_MS, INDEXES, redact_uri
-from pipelines.writes import cursor_write, image_write, post_write, processed_write
+from pipelines.store.sync import CONNECT_TIMEOUT_MS, INDEXES, redact_uri
+from pipelines.store.writes import cursor_write, image_write, post_write, processed_write
 
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # Seconds an operation waits for MongoDB before the crawl is stopped (ARTWATCH_MONGODB_TIMEOUT).

@@ -4,7 +4,7 @@ A hit and its alerts live in two collections and MongoDB has no cheap multi-docu
 transaction on every deployment (nor on the embedded server), so "in the same step" means:
 the crawl pipeline calls ``enqueue_alerts`` after EVERY upsert of a hit, whether or not that
 upsert created it. Each write is an upsert keyed by ``(hit_id, channel)`` (a unique index in
-``pipelines.store.INDEXES``) carrying only ``$setOnInsert``, so a second call is a no-op and
+``pipelines.store.sync.INDEXES``) carrying only ``$setOnInsert``, so a second call is a no-op and
 can never reset an alert that is already sending, sent or failed. A crash between storing the
 hit and enqueuing its alerts is therefore repaired by the next crawl of the same post: the
 hit upsert finds the hit, and the enqueue creates the missing alerts — never a second one.

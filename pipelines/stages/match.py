@@ -21,10 +21,10 @@ from typing import Any
 from pymongo.errors import ConnectionFailure
 from scrapy.exceptions import CloseSpider
 
+from pipelines.engine.fingerprint import Fingerprint, is_current
+from pipelines.engine.index import Match, PortfolioIndex
 from pipelines.errors import StoreUnavailable
-from pipelines.fingerprint import Fingerprint, is_current
-from pipelines.index import Match, PortfolioIndex
-from pipelines.posts import CrawledPost, StoreStage, stop_for_store
+from pipelines.stages.posts import CrawledPost, StoreStage, stop_for_store
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def build_index(fingerprints: dict[str, Fingerprint]) -> PortfolioIndex:
     return index
 
 
-class MatchPipeline(StoreStage):
+class MatchStage(StoreStage):
     """Attach ``Found`` matches to every image of a ``CrawledPost`` that has a fingerprint."""
 
     def __init__(self, crawler: Any):

@@ -1,9 +1,9 @@
 """The crawl's MongoDB writes as pure ``(filter, update)`` pairs, one definition each.
 
-The sync ``pipelines.store.Store`` (CLI, back-scan, tests) and the async crawl pipelines
-(``pipelines.asyncstore``) apply the very same pairs, so a post or an image written by either
+The sync ``pipelines.store.sync.Store`` (CLI, back-scan, tests) and the async crawl pipelines
+(``pipelines.store.aio``) apply the very same pairs, so a post or an image written by either
 side looks the same and every write stays an idempotent upsert keyed by the record's natural
-identity. Hits have their pair in ``pipelines.hits`` beside the hit contract.
+identity. Hits have their pair in ``pipelines.store.hits`` beside the hit contract.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def post_write(post: Mapping[str, Any], now: datetime) -> Write:
 
 
 def processed_write(post_key_: str, now: datetime) -> Write:
-    """Mark a post done: every image and hit of it is stored (see pipelines.posts)."""
+    """Mark a post done: every image and hit of it is stored (see pipelines.stages.posts)."""
     return {"_id": post_key_}, {"$set": {"processed_at": now}}
 
 

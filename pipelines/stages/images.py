@@ -5,7 +5,7 @@ throttling, retries, proxies, robots.txt and the private-address guard apply: ev
 is marked ``untrusted_url`` (``pipelines.netguard.PrivateAddressGuard`` refuses private
 addresses, redirects included) and carries ``download_maxsize`` (``ARTWATCH_IMAGE_MAXSIZE``,
 25 MB). The body stays in memory: a content-type and magic-byte check, the sha256, then, for
-bytes not already in ``images``, decoding (with the pixel limit of ``pipelines.imagedecode``),
+bytes not already in ``images``, decoding (with the pixel limit of ``pipelines.engine.decode``),
 fingerprint and thumbnail in a process pool sized to the cores, so hashing never runs on the
 reactor thread. An image already stored is only linked to the post. Every image given up is
 counted under ``artwatch/drops/<reason>`` and recorded on its ``CrawledImage``; it never ends
@@ -29,11 +29,11 @@ from scrapy import Request
 from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from twisted.internet.defer import CancelledError
 
+from pipelines.engine.decode import decode
+from pipelines.engine.fingerprint import Fingerprint, fingerprint, is_current
+from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ImageRejected
-from pipelines.fingerprint import Fingerprint, fingerprint, is_current
-from pipelines.imagedecode import decode
-from pipelines.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
-from pipelines.thumbnails import thumbnail
+from pipelines.stages.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _yield_cpu() -> None:
     os.nice(WORKER_NICENESS)
 
 
-class MediaPipeline(StoreStage):
+class ImagesStage(StoreStage):
     """Download, check, hash and fingerprint each image of a ``CrawledPost``."""
 
     def __init__(self, crawler: Any):

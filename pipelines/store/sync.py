@@ -20,8 +20,8 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from pipelines.errors import ArtWatchError, StoreUnavailable
-from pipelines.hits import upsert_hit
-from pipelines.writes import cursor_write, image_write, post_write
+from pipelines.store.hits import upsert_hit
+from pipelines.store.writes import cursor_write, image_write, post_write
 
 HIT_STATUSES = ("new", "confirmed", "dismissed")
 CONNECT_TIMEOUT_MS = 3000
