@@ -87,7 +87,7 @@ def artist_list(as_json: JsonFlag = False) -> None:
                 "email": artist["email"],
                 "webhook": artist.get("webhook_url"),
                 "alert_mode": artist.get("alert_mode", "instant"),
-                "artworks": store.db.artworks.count_documents({"artist_id": str(artist["_id"])}),
+                "artworks": store.count_artworks(str(artist["_id"])),
                 "created_at": artist["created_at"],
             }
             for artist in store.artists()
@@ -119,7 +119,10 @@ def portfolio_add(
             store, artist_id, files, settings.artwatch_allow_private_hosts, advance
         )
         progress.update(
-            task, description="Back-scan", completed=0, total=store.db.images.count_documents({})
+            task,
+            description="Back-scan",
+            completed=0,
+            total=store.collection_counts(["images"])["images"],
         )
         found = portfolio.backscan(store, report.added, lambda: progress.advance(task))
     print(

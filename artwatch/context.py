@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from artwatch.alerts.channels import channel_fields
 from artwatch.embedded import database_uri
 from artwatch.settings import Settings, load_settings
 from pipelines.store.sync import Store
@@ -18,4 +19,5 @@ def open_store(settings: Settings | None = None) -> Iterator[Store]:
         database_uri(settings.mongodb_uri, settings.artwatch_data_dir) as uri,
         Store(uri, settings.artwatch_db_name) as store,
     ):
+        store.alert_channels = channel_fields(settings)  # what the crawl enqueues alerts by
         yield store

@@ -29,7 +29,7 @@ from typing import Any
 from artwatch.embedded import process_alive
 from artwatch.settings import PROJECT_ROOT, Settings
 from pipelines.errors import ArtWatchError
-from pipelines.store.sync import Store, object_id
+from pipelines.store.sync import Store
 
 log = logging.getLogger("artwatch.crawls")
 HOST = socket.gethostname()
@@ -122,14 +122,12 @@ class CrawlRunner:
         """Run one crawl to its end (or timeout); record and return how it ended."""
         run_id = self.store.start_run(crawl.source, crawl.spider, crawl.args)
         log_path = self.log_dir / f"{run_id}.log"
-        self.store.db.runs.update_one(
-            {"_id": object_id(run_id, "run id")},
+        self.store.update_run(
+            run_id,
             {
-                "$set": {
-                    "log_path": str(log_path),
-                    "timeout_seconds": crawl.timeout_seconds,
-                    "runner": {"host": HOST, "pid": os.getpid()},
-                }
+                "log_path": str(log_path),
+                "timeout_seconds": crawl.timeout_seconds,
+                "runner": {"host": HOST, "pid": os.getpid()},
             },
         )
         log.info(
@@ -192,7 +190,7 @@ class CrawlRunner:
 
     def _record(self, run_id: str, status: str, exit_code: int | None, seconds: float) -> dict:
         fields: dict[str, Any] = {"exit_code": exit_code, "seconds": round(seconds, 3)}
-        current = self.store.db.runs.find_one({"_id": object_id(run_id, "run id")}) or {}
+        current = self.store.run(run_id) or {}
         # The crawl's own extension writes a status with its finish reason; the runner's word
         # wins where it knows more: a crash, or a crawl ended before its work was done (one
         # that had finished and was only slow to exit keeps "finished").
@@ -201,7 +199,7 @@ class CrawlRunner:
         if not recorded or status == "failed" or (status != "finished" and not done):
             fields["status"] = status
         self.store.finish_run(run_id, fields)
-        return self.store.db.runs.find_one({"_id": object_id(run_id, "run id")})
+        return self.store.run(run_id)
 
     def stop_all(self, grace_seconds: float, hurry: threading.Event | None = None) -> None:
         """Refuse new crawls, wait up to ``grace_seconds`` (or until ``hurry`` is set) for
@@ -236,7 +234,7 @@ def mark_abandoned(store: Store) -> list[str]:
     A run whose crawl process is still alive is left alone; its extension records the end.
     """
     abandoned = []
-    for run in store.db.runs.find({"status": "running", "runner.host": HOST}):
+    for run in store.running_runs(HOST):
         crawl_pid = run.get("pid")
         if process_alive(run["runner"]["pid"]) or (crawl_pid and process_alive(crawl_pid)):
             continue

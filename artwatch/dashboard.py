@@ -28,7 +28,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from artwatch.output import json_value
 from pipelines.errors import ArtWatchError
-from pipelines.store.sync import HIT_STATUSES, Store, object_id, utcnow
+from pipelines.store.operations import HIT_STATUSES
+from pipelines.store.sync import Store
+from pipelines.store.writes import utcnow
 
 SESSION_COOKIE = "artwatch_session"
 SESSION_SECONDS = 7 * 24 * 3600
@@ -41,10 +43,7 @@ def new_login_token(store: Store, artist_id: str) -> str:
     """A fresh login token for the artist; only its sha256 is stored, older tokens stop working."""
     token = secrets.token_urlsafe(32)
     digest = hashlib.sha256(token.encode()).hexdigest()
-    result = store.db.artists.update_one(
-        {"_id": object_id(artist_id, "artist id")}, {"$set": {"login_token_sha256": digest}}
-    )
-    if result.matched_count != 1:
+    if not store.update_artist(artist_id, {"login_token_sha256": digest}):
         raise LookupError(artist_id)
     return token
 
@@ -137,7 +136,7 @@ class Dashboard:
         valid = hmac.compare_digest(signature, self.sign(f"{artist_id}.{expires}"))
         if not valid or not expires.isdigit() or int(expires) < time.time():
             return None
-        return self.store.db.artists.find_one({"_id": object_id(artist_id, "artist id")})
+        return self.store.artist(artist_id)
 
     def csrf_token(self, artist: dict) -> str:
         return self.sign(f"csrf:{artist['_id']}")
@@ -148,7 +147,7 @@ class Dashboard:
         token = request.query.get("token", "")
         if token:
             digest = hashlib.sha256(token.encode()).hexdigest()
-            artist = self.store.db.artists.find_one({"login_token_sha256": digest})
+            artist = self.store.artist_by_login_token(digest)
             if artist is not None:
                 return redirect("/hits", self.session_cookie(str(artist["_id"])))
         text = "This login link is not valid any more." if token else "Open your login link."
@@ -162,10 +161,9 @@ class Dashboard:
 
     def own_hit(self, request: Request, hit_id: str) -> dict | None:
         try:
-            key = object_id(hit_id, "hit id")
+            return self.store.hit(hit_id, str(request.artist["_id"]))
         except ArtWatchError:  # a malformed id is simply not found
             return None
-        return self.store.db.hits.find_one({"_id": key, "artist_id": str(request.artist["_id"])})
 
     def hit_list(self, request: Request) -> Response:
         status = request.query.get("status")
@@ -251,12 +249,7 @@ class Dashboard:
         hit = self.own_hit(request, hit_id)
         if hit is None:
             return not_found()
-        artwork = (
-            self.store.db.artworks.find_one(
-                {"_id": object_id(hit["artwork_id"], "artwork id")}, {"thumbnail": 0}
-            )
-            or {}
-        )
+        artwork = self.store.artwork(hit["artwork_id"], hit["artist_id"]) or {}
         document = {
             "exported_at": utcnow(),
             "hit": {k: v for k, v in hit.items() if not isinstance(v, bytes)},
@@ -275,9 +268,7 @@ class Dashboard:
         if hit is None:
             return not_found()
         if which == "artwork":
-            artwork = self.store.db.artworks.find_one(
-                {"_id": object_id(hit["artwork_id"], "artwork id"), "artist_id": hit["artist_id"]}
-            )
+            artwork = self.store.artwork(hit["artwork_id"], hit["artist_id"])
             data = (artwork or {}).get("thumbnail")
         else:
             data = hit.get("thumbnail" if which == "found" else "screenshot")

@@ -123,7 +123,7 @@ def run_cycle(store: Store, settings: Settings, sources: Sources) -> dict[str, s
 
 def check(store: Store, platform: DemoPlatform, seeds: dict[str, int], outcome: Outcome) -> None:
     """Compare what was stored with what was planted; every difference is a problem."""
-    outcome.runs = list(store.db.runs.find({}, {"stats": 0}).sort("source", 1))
+    outcome.runs = store.runs_by_source()
     for run in outcome.runs:
         if run.get("status") != "finished":
             outcome.problems.append(
@@ -143,7 +143,7 @@ def check(store: Store, platform: DemoPlatform, seeds: dict[str, int], outcome: 
             outcome.problems.append(f"{picture.name} matched the wrong artwork")
     outcome.problems += [f"a hit on an image nobody posted: {url}" for url in by_url]
     outcome.alerts_by_status = Counter(
-        (alert["channel"], alert["status"]) for alert in store.db.alerts.find()
+        (alert["channel"], alert["status"]) for alert in store.alerts()
     )
 
 

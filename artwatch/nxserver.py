@@ -6,7 +6,7 @@ cannot serialise plain ``bytes`` (how pymongo hands over BSON binary) when it re
 document, so a ``$set`` of a thumbnail or a fingerprint fails. ArtWatch sets datetimes and
 binary fields with ``$set``, so the embedded server runs with the Python path forced and its
 JSON encoder taught to store ``bytes`` the way neosqlite stores its own ``Binary``. Run as
-``python -m artwatch.nxserver`` with nx-27017's own arguments; tests/test_pipelines_store.py
+``python -m artwatch.nxserver`` with nx-27017's own arguments; tests/test_store_contract.py
 checks both behaviours through pymongo.
 """
 

@@ -1,23 +1,22 @@
 """Enrollment: an artist's files, folders or URLs become fingerprinted artworks.
 
-Each source is read (URLs through the private-address guard and a size limit), hashed with
-sha256 (an artist's duplicate is skipped before any decoding), fingerprinted with the same
-engine the crawl uses, and stored with a thumbnail. A source that is not a readable image is
-reported with the reason and the rest go on. New artworks are then searched against every
-image already crawled (``backscan``), so the artist learns about old posts too. The source
-of each artwork is kept so that a new fingerprint version can re-read it (``refresh``).
+Each source is read (URLs with httpx, every redirect hop through the private-address guard,
+with a size limit), hashed (an artist's duplicate is skipped), fingerprinted with the crawl's
+engine and stored with a thumbnail; an unreadable source is reported with the reason and the
+rest go on. ``backscan`` searches already crawled images for new artworks; ``refresh``
+re-reads each artwork's source when the fingerprint version changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 from PIL import Image
 
 from pipelines.engine.decode import decode
@@ -26,11 +25,14 @@ from pipelines.engine.index import PortfolioIndex
 from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ArtWatchError, FetchError, ImageRejected
 from pipelines.netguard import check_url
-from pipelines.store.hits import hit_document, record_hit
-from pipelines.store.sync import Store, object_id, utcnow
+from pipelines.store.hits import hit_document
+from pipelines.store.sync import Store
+from pipelines.store.writes import object_id, utcnow
 
 MAX_DOWNLOAD_BYTES = 25 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 30
+MAX_REDIRECTS = 5
+USER_AGENT = "ArtWatch portfolio enrollment"
 
 
 @dataclass
@@ -66,19 +68,34 @@ def read_source(source: str, allow_private: Iterable[str] = ()) -> bytes:
 
 
 def _download(url: str, allow_private: tuple[str, ...]) -> bytes:
-    check_url(url, allow_private)  # also refuses every scheme but http(s)
-    headers = {"User-Agent": "ArtWatch portfolio enrollment"}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:  # noqa: S310
-            # A redirect may have led elsewhere: the final address must pass the guard too.
-            check_url(response.geturl(), allow_private)
-            data = response.read(MAX_DOWNLOAD_BYTES + 1)
-    except OSError as error:
-        raise FetchError(f"download failed: {error}") from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise FetchError(f"larger than {MAX_DOWNLOAD_BYTES // (1024 * 1024)} MB")
-    return data
+    """GET ``url``, following redirects one hop at a time so each target passes the guard."""
+    headers = {"User-Agent": USER_AGENT}
+    with httpx.Client(headers=headers, timeout=DOWNLOAD_TIMEOUT_SECONDS) as client:
+        request = client.build_request("GET", url)
+        for _ in range(MAX_REDIRECTS + 1):
+            check_url(str(request.url), allow_private)  # also refuses every scheme but http(s)
+            try:
+                response = client.send(request, stream=True)
+                try:
+                    if response.next_request is None:
+                        return _body(response)
+                    request = response.next_request
+                finally:
+                    response.close()
+            except httpx.HTTPError as error:
+                raise FetchError(f"download failed: {error}") from None
+    raise FetchError(f"download failed: more than {MAX_REDIRECTS} redirects")
+
+
+def _body(response: httpx.Response) -> bytes:
+    if response.is_error:
+        raise FetchError(f"download failed: HTTP {response.status_code}")
+    data = bytearray()
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) > MAX_DOWNLOAD_BYTES:
+            raise FetchError(f"larger than {MAX_DOWNLOAD_BYTES // (1024 * 1024)} MB")
+    return bytes(data)
 
 
 def artwork_fields(data: bytes, source: str) -> dict:
@@ -121,7 +138,7 @@ def _enroll_one(
     try:
         data = read_source(source, allow_private)
         sha256 = hashlib.sha256(data).hexdigest()
-        if store.db.artworks.find_one({"artist_id": artist_id, "sha256": sha256}, {"_id": 1}):
+        if store.has_artwork(artist_id, sha256):
             report.duplicates.append(source)
             return None
         fields = artwork_fields(data, source)
@@ -139,11 +156,7 @@ def _enroll_one(
 
 def stale_artworks(store: Store) -> list[dict]:
     """Artworks fingerprinted by an older engine version, which must be re-read."""
-    return [
-        artwork
-        for artwork in store.db.artworks.find({}, {"thumbnail": 0})
-        if not is_current(artwork.get("fingerprint"))
-    ]
+    return [artwork for artwork in store.artworks() if not is_current(artwork.get("fingerprint"))]
 
 
 def refresh(store: Store, allow_private: Iterable[str] = ()) -> tuple[int, list[tuple[str, str]]]:
@@ -156,7 +169,7 @@ def refresh(store: Store, allow_private: Iterable[str] = ()) -> tuple[int, list[
         except (ImageRejected, FetchError) as error:
             failures.append((source, str(error)))
             continue
-        store.db.artworks.update_one({"_id": artwork["_id"]}, {"$set": fields})
+        store.update_artwork(str(artwork["_id"]), fields)
         done += 1
     return done, failures
 
@@ -169,8 +182,8 @@ def backscan(
     Images whose stored fingerprint is of another engine version are skipped (they are
     fingerprinted again when a crawl sees them). ``on_progress`` is called once per image.
     """
-    ids = [object_id(artwork_id, "artwork id") for artwork_id in artwork_ids]
-    artworks = {str(a["_id"]): a for a in store.db.artworks.find({"_id": {"$in": ids}})}
+    ids = [str(object_id(artwork_id, "artwork id")) for artwork_id in artwork_ids]
+    artworks = store.artworks_by_id(ids)
     if not artworks:
         return 0
     index = PortfolioIndex()
@@ -178,14 +191,14 @@ def backscan(
         index.add(artwork_id, Fingerprint.from_document(artwork["fingerprint"]))
     artists = {a: store.artist(a) for a in {w["artist_id"] for w in artworks.values()}}
     created = 0
-    for image in store.db.images.find({}):
+    for image in store.all_images():
         on_progress()
         if not is_current(image.get("fingerprint")):
             continue
         for match in index.search(Fingerprint.from_document(image["fingerprint"])):
             artwork = artworks[match.artwork_id]
             artist = artists[artwork["artist_id"]]
-            for post in store.db.posts.find({"images.sha256": image["_id"]}):
+            for post in store.posts_with_image(image["_id"]):
                 hit = hit_document(artwork["artist_id"], artwork, match, post, image, utcnow())
-                created += record_hit(store.db, hit, artist)[1]
+                created += store.record_hit(hit, artist)[1]
     return created

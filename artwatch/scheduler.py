@@ -1,14 +1,10 @@
 """The APScheduler 3 jobs of ``artwatch run``: one per enabled source, alert dispatch, digest.
 
 Jobs live in APScheduler's ``MongoDBJobStore``, collection ``scheduler_jobs`` of the ArtWatch
-database: the same server as everything else, so there is no second database to back up, and
-``artwatch status`` reads each source's next run time from it (``_id`` = job id,
-``next_run_time`` = UTC epoch seconds). It works unchanged on the embedded nx-27017 server
-(insert, ``$set`` updates, ``$lte``/``$ne`` finds; tested). At start-up ``sync_jobs`` keeps a
-stored job whose trigger is unchanged, so its next run time survives a restart, and replaces
-or removes the others. Stored jobs name their function by reference and carry only a source
-name; the live objects they need (the crawl runner, the store) are installed with
-``install(runtime)`` by the service before the scheduler starts.
+database (``artwatch status`` reads next run times from it). ``sync_jobs`` keeps a stored job
+whose trigger is unchanged, so its next run time survives a restart. Stored jobs carry only a
+function reference and a source name; the live objects they need are installed with
+``install(runtime)`` before the scheduler starts.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -36,6 +31,7 @@ from pipelines.store.sync import Store
 log = logging.getLogger("artwatch.scheduler")
 
 JOBS_COLLECTION = "scheduler_jobs"
+JOBSTORE = "default"
 CRAWL_JOB_PREFIX = "source:"
 DISPATCH_JOB_ID = "alerts:dispatch"
 DIGEST_JOB_ID = "alerts:digest"
@@ -99,33 +95,33 @@ def trigger_for(schedule: Schedule) -> BaseTrigger:
     return IntervalTrigger(seconds=schedule.interval_minutes * 60)
 
 
-class SharedClientJobStore(MongoDBJobStore):
-    """APScheduler's MongoDB job store over the store's own client, which it must not close:
-    the scheduler thread still reads the job store once after ``shutdown()`` began."""
-
-    def shutdown(self) -> None:
-        pass
-
-
 class Scheduler(BackgroundScheduler):
-    """APScheduler's background scheduler, minus one last pass: ``shutdown()`` wakes the
-    loop once more and it would submit the jobs that fell due while paused to a closed
-    executor. Left alone they stay due in the store and run (coalesced) after a restart."""
+    """APScheduler's background scheduler whose ``shutdown()`` lets go of the job store first.
 
-    def _process_jobs(self) -> float | None:
-        if self.state == STATE_STOPPED:
-            return None
-        return super()._process_jobs()
+    ``shutdown()`` would close the store's MongoDB client (the job store shares it), and its
+    last wake-up of the scheduler thread would read the job store and submit the jobs that
+    fell due while paused to the closed executor. Removed (not shut down) beforehand with the
+    public ``remove_jobstore``, the job store is neither read nor closed: those jobs stay due
+    in MongoDB and run, coalesced, after a restart. No event serves instead: the shutdown
+    event comes after the job stores were shut down.
+    """
+
+    def shutdown(self, wait: bool = True) -> None:
+        if self.running:
+            self.remove_jobstore(JOBSTORE, shutdown=False)
+        super().shutdown(wait)
 
 
-def build_scheduler(store: Store, workers: int) -> BackgroundScheduler:
+def build_scheduler(store: Store, workers: int) -> Scheduler:
     """A scheduler over the job store; ``workers`` threads run jobs (a crawl job only waits
     on its process, so one thread per source is cheap)."""
-    jobstore = SharedClientJobStore(
-        database=store.db.name, collection=JOBS_COLLECTION, client=store.client
+    # The job store is APScheduler's own interface and takes a pymongo client: it shares the
+    # store's, the one place outside pipelines/store/ that holds the client.
+    jobstore = MongoDBJobStore(
+        database=store.db_name, collection=JOBS_COLLECTION, client=store.client
     )
     return Scheduler(
-        jobstores={"default": jobstore},
+        jobstores={JOBSTORE: jobstore},
         executors={"default": ThreadPoolExecutor(max_workers=workers)},
         job_defaults={
             "max_instances": 1,
@@ -185,7 +181,7 @@ def next_run_times(store: Store) -> dict[str, datetime | None]:
     """Job id -> next run time (UTC) as stored, without starting a scheduler."""
     return {
         document["_id"]: utc_timestamp_to_datetime(document.get("next_run_time"))
-        for document in store.db[JOBS_COLLECTION].find({}, {"next_run_time": 1})
+        for document in store.scheduled_jobs(JOBS_COLLECTION)
     }
 
 
@@ -211,7 +207,7 @@ def sources_status(store: Store, sources: Sources) -> list[dict[str, Any]]:
 
 def last_run(store: Store, source: str) -> dict[str, Any] | None:
     """The newest run of a source: status, finish reason, counts, errors, log."""
-    run = store.db.runs.find_one({"source": source}, sort=[("started_at", -1)])
+    run = store.last_run(source)
     if run is None:
         return None
     counts = dict(run.get("counts") or {})

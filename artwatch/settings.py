@@ -9,12 +9,15 @@ pipelines through Scrapy settings. A typo or a wrong type fails here, at start-u
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,16 +31,40 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pipelines.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPIDER_NAMES = (
-    "mastodon",
-    "bluesky",
-    "reddit",
-    "pixiv",
-    "deviantart",
-    "civitai",
-    "xiaohongshu",
-    "rss",
-)
+SPIDER_MODULES = ("crawler.spiders",)
+
+
+@cache
+def spider_names() -> tuple[str, ...]:
+    """The spiders Scrapy's loader finds in ``SPIDER_MODULES``: a new platform is one file.
+
+    Loading imports every spider module, so it happens on first use and once; the loader gets
+    settings of its own because the project's (``crawler/settings.py``) import this module.
+    """
+    # Imported here: reading the environment alone (every command does) needs no Scrapy.
+    from scrapy.settings import Settings as ScrapySettings
+    from scrapy.spiderloader import SpiderLoader
+
+    settings = ScrapySettings({"SPIDER_MODULES": list(SPIDER_MODULES)})
+    return tuple(sorted(SpiderLoader.from_settings(settings).list()))
+
+
+def check_spider(name: str) -> str:
+    """``name`` if a spider has it; ValueError naming the known spiders otherwise."""
+    known = spider_names()
+    if name not in known:
+        raise ValueError(f"unknown spider {name!r}; expected one of {', '.join(known)}")
+    return name
+
+
+SpiderName = Annotated[str, AfterValidator(check_spider)]
+
+# Alert channels by name (the ``channel`` of an alert) -> the dotted path of their class;
+# ARTWATCH_ALERT_CHANNELS is merged over these (``artwatch.alerts.channels``).
+ALERT_CHANNELS = {
+    "email": "artwatch.alerts.email.EmailChannel",
+    "webhook": "artwatch.alerts.webhook.WebhookChannel",
+}
 
 
 class Settings(BaseSettings):
@@ -57,6 +84,7 @@ class Settings(BaseSettings):
     artwatch_image_maxsize: int = Field(default=25 * 1024 * 1024, gt=0)
     artwatch_fingerprint_workers: int = Field(default=0, ge=0)
     artwatch_shutdown_grace_seconds: float = Field(default=60.0, ge=0)
+    artwatch_alert_channels: Annotated[dict[str, str | None], NoDecode] = {}
     smtp_url: SecretStr | None = None
     alert_from: str = "ArtWatch <artwatch@localhost>"
     bluesky_handle: str | None = None
@@ -82,6 +110,29 @@ class Settings(BaseSettings):
             if "/" in host:
                 ipaddress.ip_network(host, strict=False)  # ValueError names the bad CIDR
         return hosts
+
+    @field_validator("artwatch_alert_channels", mode="before")
+    @classmethod
+    def _parse_channels(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}  # ValueError names the problem
+        return value
+
+    @field_validator("artwatch_alert_channels")
+    @classmethod
+    def _check_channels(cls, channels: dict[str, str | None]) -> dict[str, str | None]:
+        for name, path in channels.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+                raise ValueError(f"channel name {name!r} must be lower case letters, digits, _")
+            if path and not re.fullmatch(r"\w+(\.\w+)+", path):
+                raise ValueError(f"channel {name}: {path!r} is not a dotted path module.Class")
+        return channels
+
+    @property
+    def alert_channels(self) -> dict[str, str]:
+        """Channel name -> dotted path: the defaults, then ARTWATCH_ALERT_CHANNELS (null: off)."""
+        merged = {**ALERT_CHANNELS, **self.artwatch_alert_channels}
+        return {name: path for name, path in merged.items() if path}
 
     @field_validator(
         "mongodb_uri",
@@ -156,7 +207,7 @@ class Source(StrictModel):
     """One scheduled crawl: a spider, its arguments and when to run it."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    spider: Literal[SPIDER_NAMES]  # type: ignore[valid-type]
+    spider: SpiderName
     args: dict[str, str] = {}
     schedule: Schedule
     timeout_minutes: float = Field(default=30, gt=0)
@@ -174,7 +225,7 @@ class Sources(StrictModel):
     """The whole of config/sources.yaml."""
 
     contact_url: str = "https://github.com/artwatch/artwatch"
-    platforms: dict[Literal[SPIDER_NAMES], Platform] = {}  # type: ignore[valid-type]
+    platforms: dict[SpiderName, Platform] = {}
     sources: list[Source] = []
     alerts: Alerts = Alerts()
 

@@ -27,8 +27,8 @@ from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.embedded import EmbeddedMongo, free_port
 from artwatch.settings import Alerts
-from pipelines.store.alerts import enqueue_alerts
 from pipelines.store.sync import Store
+from pipelines.store.writes import utcnow
 
 LOCAL = ("127.0.0.1",)
 
@@ -79,11 +79,17 @@ def _fill(store: Store, hits: int, webhook_url: str) -> float:
     artist_id = store.add_artist("Bench", "bench@example.org", webhook_url, "secret")
     artist = store.artist(artist_id)
     thumbnail = _jpeg()
-    store.add_artwork(artist_id, "f" * 64, {"filename": "bench.png", "thumbnail": thumbnail})
-    artwork_id = str(store.db.artworks.find_one()["_id"])
+    artwork_id, _ = store.add_artwork(
+        artist_id, "f" * 64, {"filename": "bench.png", "thumbnail": thumbnail}
+    )
     stored = []
     for number in range(hits):
-        fields = {
+        hit = {
+            "artwork_id": artwork_id,
+            "image_id": f"{number:064x}",
+            "post_id": f"mastodon:{number}",
+            "status": "new",
+            "found_at": utcnow(),
             "artist_id": artist_id,
             "kind": "near",
             "score": 0.9,
@@ -92,18 +98,18 @@ def _fill(store: Store, hits: int, webhook_url: str) -> float:
             "text": "bench #aiart",
             "thumbnail": thumbnail,
         }
-        hit_id, _ = store.upsert_hit(artwork_id, f"{number:064x}", f"mastodon:{number}", fields)
+        hit_id, _ = store.upsert_hit(hit)
         stored.append((hit_id, {"artwork_id": artwork_id, "kind": "near"}))
     started = time.perf_counter()
     for hit_id, hit in stored:
-        enqueue_alerts(store.db, hit_id, hit, artist)
+        store.enqueue_alerts(hit_id, hit, artist)
     return time.perf_counter() - started
 
 
 def _dispatchers(store: Store, count: int, smtp_port: int) -> list[Dispatcher]:
     return [
         Dispatcher(
-            store.db,
+            store,
             {
                 "email": EmailChannel(f"smtp://127.0.0.1:{smtp_port}", "bench@artwatch.test"),
                 "webhook": WebhookChannel(LOCAL),

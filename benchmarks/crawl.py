@@ -197,10 +197,10 @@ def portfolio(store: Any) -> None:
              "fingerprint": fake.to_document(), "filename": f"synthetic{number}"}
         )  # fmt: skip
         if len(batch) == 1000:
-            store.db.artworks.insert_many(batch)
+            store.add_artworks(batch)
             batch = []
     if batch:
-        store.db.artworks.insert_many(batch)
+        store.add_artworks(batch)
 
 
 # -- running and measuring ----------------------------------------------------------------------
@@ -316,8 +316,7 @@ def forget_crawl(uri: str) -> None:
     from pipelines.store.sync import Store
 
     with Store(uri, "bench") as store:
-        for name in ("posts", "images", "hits", "alerts", "cursors"):
-            store.db[name].delete_many({})
+        store.clear(("posts", "images", "hits", "alerts", "cursors"))
 
 
 def main() -> None:
@@ -354,7 +353,7 @@ def main() -> None:
                 "ARTWATCH_ALLOW_PRIVATE_HOSTS": "127.0.0.1",
                 "PYTHONPATH": str(PROJECT),
             }
-            extensions = {"benchmarks.crawl.LoopLag": 0, "crawler.extensions.RunRecorder": 500}
+            extensions = {"benchmarks.crawl.LoopLag": 0, "pipelines.stages.runs.RunRecorder": 500}
             results = []
             database = psutil.Process(json.loads(server.state_file.read_text())["pid"])
             with CrawlReplayServer(folder) as replay:

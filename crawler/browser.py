@@ -6,10 +6,7 @@ after navigation: it waits until the page shows either content or a wall (login,
 optionally scrolls for more results, and takes the PNG screenshot that becomes the post's
 evidence. The result lands in ``response.meta["playwright_page_methods"][0].result`` as a
 ``Rendered``; the page itself is closed by scrapy-playwright, so nothing leaks.
-
-``python -m crawler.browser URL PATH`` opens URL in a visible Chromium so a person can log in,
-then saves that session as a Playwright storage-state file (cookies and local storage) for
-``XHS_STORAGE_STATE``. The file is a live login: it is written readable by its owner only.
+``python -m crawler.browser URL PATH`` saves a person's login for ``XHS_STORAGE_STATE``.
 """
 
 from __future__ import annotations
@@ -20,12 +17,15 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from playwright.async_api import Page
-from playwright.async_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 from scrapy_playwright.page import PageMethod
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+# Playwright itself is imported where a page is driven: every process that lists the spiders
+# (the CLI validating sources.yaml) imports this module, and only a browser crawl needs it.
 
 PLAYWRIGHT_HANDLER = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
 # Debian's package, not `playwright install`: one browser the system keeps patched.
@@ -72,6 +72,8 @@ async def render(
     A page that never shows ``ready`` is reported (``ready=False``), not raised, so the
     spider can tell an unknown page from a failed download and say which it was.
     """
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     try:
         await page.wait_for_selector(ready, state="attached", timeout=RENDER_TIMEOUT_MS)
     except PlaywrightTimeout:
@@ -84,6 +86,8 @@ async def render(
 
 
 async def _scroll_for_more(page: Page, item_selector: str) -> bool:
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     before = await page.locator(item_selector).count()
     if not before:
         return False  # a wall or an empty result: scrolling will not bring items
@@ -132,7 +136,11 @@ def _ask() -> None:
 def save_storage_state(
     url: str, path: Path, *, headless: bool = False, wait: Callable[[], object] = _ask
 ) -> Path:
-    """Open ``url`` in Chromium, wait for the person to log in, save the session to ``path``."""
+    """Open ``url`` in a visible Chromium, wait for the person to log in, save the session to
+    ``path`` as a Playwright storage state (cookies and local storage). The file is a live
+    login: it is written readable by its owner only."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(**{**CHROMIUM_LAUNCH_OPTIONS, "headless": headless})
         context = browser.new_context()

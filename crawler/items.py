@@ -1,8 +1,13 @@
-"""The item every spider yields; its fields are a public contract (DESIGN.md, Spiders)."""
+"""The item every spider yields, whose fields are a public contract (DESIGN.md, Spiders), and
+the ``CursorItem`` that closes a walk (defined with the stages that consume it)."""
 
 import base64
 
 import scrapy
+
+from pipelines.stages.items import CursorItem
+
+__all__ = ["CursorItem", "PostItem"]
 
 
 def _base64(value: bytes | None) -> str | None:
@@ -28,16 +33,3 @@ class PostItem(scrapy.Item):
     # PNG of the post page, for spiders that render with a browser; base64 in feed exports.
     screenshot = scrapy.Field(serializer=_base64)
     cursor_key = scrapy.Field()  # "<platform>:<instance>:<query>": the walk that found it
-
-
-class CursorItem(scrapy.Item):
-    """Yielded after the last PostItem of a finished walk over one (instance, query).
-
-    ``value`` is the newest marker seen (a status id, a timestamp, a fullname): the next run
-    fetches only what is newer. The posts pipeline saves it once every PostItem of that walk
-    has been stored, then drops it, so it is never exported; a killed crawl therefore starts
-    its next walk from the old cursor and the skipped-as-seen posts cost nothing.
-    """
-
-    key = scrapy.Field()  # "<platform>:<instance>:<query>", the same as PostItem.cursor_key
-    value = scrapy.Field()

@@ -1,15 +1,9 @@
 """Politeness beyond AutoThrottle: wait out 429/503 answers and exhausted rate-limit windows.
 
-``RateLimitRetryMiddleware`` reads how long the platform asked us to wait (``Retry-After`` in
-seconds or as an HTTP date, ``RateLimit-Reset`` in seconds, ``x-ratelimit-reset`` as seconds,
-epoch seconds or an ISO time), caps it at ``ARTWATCH_RATELIMIT_MAX_WAIT`` seconds (15 minutes
-by default; the tests use about one), sleeps without blocking the reactor, and retries up to
-``ARTWATCH_RATELIMIT_RETRIES`` times. A successful answer that reports
-``x-ratelimit-remaining: 0`` (or ``RateLimit-Remaining: 0``) pauses the same way before the
-next request goes out; below ``LOW_REMAINING`` each answer waits ``reset / remaining``, which
-spreads what is left of the window over the time until it resets. Every wait is counted
-under ``artwatch/ratelimit/...``. It sits just above Scrapy's RetryMiddleware, so 503 is not
-in RETRY_HTTP_CODES: a blind immediate retry is what a 503 asks us not to do.
+``RateLimitRetryMiddleware`` sleeps, without blocking the reactor, as long as the platform's
+headers ask (capped at ``ARTWATCH_RATELIMIT_MAX_WAIT``), then retries up to
+``ARTWATCH_RATELIMIT_RETRIES`` times; an answer that says the window is spent or nearly spent
+paces the next requests. Every wait is counted under ``artwatch/ratelimit/...``.
 """
 
 from __future__ import annotations
@@ -32,7 +26,11 @@ _EPOCH_THRESHOLD = 1_000_000_000
 
 
 def wait_seconds(response: Response, now: float | None = None) -> float | None:
-    """Seconds the response asks us to wait, from the first header that says; None if none."""
+    """Seconds the response asks us to wait, from the first header that says; None if none.
+
+    ``Retry-After`` comes in seconds or as an HTTP date, ``RateLimit-Reset`` in seconds,
+    ``X-RateLimit-Reset`` as seconds, epoch seconds or an ISO time.
+    """
     now = time.time() if now is None else now
     for name in ("Retry-After", "RateLimit-Reset", "X-RateLimit-Reset"):
         raw = response.headers.get(name)
@@ -63,7 +61,11 @@ def _parse_wait(value: str, now: float) -> float | None:
 
 
 class RateLimitRetryMiddleware:
-    """Downloader middleware: waits as long as the platform asks (capped), then retries."""
+    """Downloader middleware: waits as long as the platform asks (capped), then retries.
+
+    It sits just above Scrapy's RetryMiddleware, and 503 is not in RETRY_HTTP_CODES: a blind
+    immediate retry is what a 503 asks us not to do.
+    """
 
     def __init__(self, stats, max_wait: float, default_wait: float, retries: int):
         self.stats = stats
@@ -94,6 +96,7 @@ class RateLimitRetryMiddleware:
                 self.stats.inc_value("artwatch/ratelimit/window_exhausted")
                 await self._sleep(wait)
         elif remaining is not None and remaining < LOW_REMAINING:
+            # Spread what is left of the window over the time until it resets.
             reset = wait_seconds(response)
             if reset:
                 self.stats.inc_value("artwatch/ratelimit/window_low")

@@ -1,14 +1,16 @@
 """Scrapy settings. Values come from ``artwatch.settings``; pipelines are dotted paths."""
 
 from artwatch import __version__
+from artwatch import settings as config
+from artwatch.alerts.channels import channel_fields
 from artwatch.settings import load_settings, load_sources
 
 _env = load_settings()
 _sources = load_sources()
 
 BOT_NAME = "artwatch"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+SPIDER_MODULES = list(config.SPIDER_MODULES)  # artwatch.settings lists the spiders from it
+NEWSPIDER_MODULE = SPIDER_MODULES[0]
 
 USER_AGENT = f"ArtWatch/{__version__} (+{_sources.contact_url})"
 ROBOTSTXT_OBEY = True
@@ -41,16 +43,18 @@ ARTWATCH_RATELIMIT_MAX_WAIT = 900.0
 ARTWATCH_RATELIMIT_DEFAULT_WAIT = 60.0
 ARTWATCH_RATELIMIT_RETRIES = 3
 ARTWATCH_ALLOW_PRIVATE_HOSTS = list(_env.artwatch_allow_private_hosts)
+# Alert channel -> the artist field it needs: a hit enqueues one alert per channel the artist has.
+ARTWATCH_ALERT_CHANNELS = channel_fields(_env)
 
-# From crawl to hit (pipelines/posts.py, media.py, matching.py, storage.py).
+# From crawl to hit (pipelines/stages/: posts, images, match, persist).
 ITEM_PIPELINES = {
     "pipelines.stages.posts.PostsStage": 100,
     "pipelines.stages.images.ImagesStage": 200,
     "pipelines.stages.match.MatchStage": 300,
     "pipelines.stages.persist.PersistStage": 400,
 }
-ADDONS = {"crawler.extensions.EmbeddedDatabase": 0}
-EXTENSIONS = {"crawler.extensions.RunRecorder": 500}
+ADDONS = {"artwatch.crawl_addon.EmbeddedDatabase": 0}
+EXTENSIONS = {"pipelines.stages.runs.RunRecorder": 500}
 ARTWATCH_IMAGE_MAXSIZE = _env.artwatch_image_maxsize
 ARTWATCH_FINGERPRINT_WORKERS = _env.artwatch_fingerprint_workers
 ARTWATCH_FINGERPRINT_POOL = "process"  # or "thread"

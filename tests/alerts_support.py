@@ -12,7 +12,6 @@ from artwatch.alerts.dispatcher import Dispatcher
 from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.settings import Alerts
-from pipelines.store.hits import record_hit
 
 SECRET = "whsec-test-0123456789"
 SENDER = "ArtWatch <alerts@artwatch.test>"
@@ -32,15 +31,17 @@ def jpeg(color: tuple[int, int, int]) -> bytes:
 def add_artist(store, *, email="ana@example.org", webhook=None, **preferences) -> dict:
     artist_id = store.add_artist("Ana <Painter>", email, webhook, SECRET if webhook else None)
     if preferences:
-        store.db.artists.update_one({"_id": store.artist(artist_id)["_id"]}, {"$set": preferences})
+        store.update_artist(artist_id, preferences)
     return store.artist(artist_id)
 
 
 def add_artwork(store, artist: dict, name: str = "sunset.png") -> str:
     sha = f"{name:0<64}"[:64]
     fields = {"filename": name, "source": f"/art/{name}", "thumbnail": jpeg((200, 40, 40))}
-    store.add_artwork(str(artist["_id"]), sha, {**fields, "width": 64, "height": 48})
-    return str(store.db.artworks.find_one({"sha256": sha})["_id"])
+    artwork_id, _ = store.add_artwork(
+        str(artist["_id"]), sha, {**fields, "width": 64, "height": 48}
+    )
+    return artwork_id
 
 
 def add_hit(
@@ -77,18 +78,18 @@ def add_hit(
         "screenshot": None,
         "status": "new",
     }
-    hit_id, _ = record_hit(store.db, hit, artist)
+    hit_id, _ = store.record_hit(hit, artist)
     return hit_id
 
 
 def dispatcher(
     store, smtp_port: int | None = None, *, allow=LOCAL, worker: str | None = None, **policy
 ) -> Dispatcher:
-    channels = {"webhook": WebhookChannel(allow, timeout=5)}
+    channels: dict = {"webhook": WebhookChannel(allow, timeout=5), "email": None}  # None: off
     if smtp_port is not None:
         channels["email"] = EmailChannel(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5)
     return Dispatcher(
-        store.db,
+        store,
         channels,
         Alerts(**policy),
         allow=allow,
@@ -98,4 +99,4 @@ def dispatcher(
 
 
 def statuses(store) -> dict[str, str]:
-    return {f"{a['hit_id']}/{a['channel']}": a["status"] for a in store.db.alerts.find()}
+    return {f"{a['hit_id']}/{a['channel']}": a["status"] for a in store.alerts()}

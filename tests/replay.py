@@ -36,6 +36,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
 from crawler.items import CursorItem
+from pipelines.stages.items import cursors_requested
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UPDATE_EXPECTED = os.environ.get("ARTWATCH_UPDATE_EXPECTED") == "1"
@@ -217,8 +218,8 @@ def run_spider(
     timeout: float = 60,
     **spider_args: Any,
 ) -> CrawlResult:
-    """One real crawl of ``spidercls`` with ``spider_args``; ``cursors`` pre-fills the
-    spider's stored cursors the way the posts pipeline does when a database is set."""
+    """One real crawl of ``spidercls`` with ``spider_args``; ``cursors`` answers the spider's
+    ``cursors_requested`` signal the way the posts stage does when a database is set."""
     from twisted.internet.threads import blockingCallFromThread
 
     reactor = _reactor()
@@ -237,13 +238,13 @@ def run_spider(
             result.items.append(dict(item))
             result.order.append(("post", item.get("cursor_key")))
 
-    def opened(spider: Any) -> None:
-        spider.cursors.update(cursors or {})
+    def stored_cursors(spider: Any) -> dict[str, str]:
+        return dict(cursors or {})
 
     def crawl() -> Any:
         crawler = get_crawler(spidercls, {**PROJECT_SETTINGS, **TEST_SETTINGS, **(settings or {})})
         crawler.signals.connect(scraped, signal=signals.item_scraped)
-        crawler.signals.connect(opened, signal=signals.spider_opened)
+        crawler.signals.connect(stored_cursors, signal=cursors_requested)
         deferred = crawler.crawl(**spider_args)
         deferred.addTimeout(timeout, reactor)
         deferred.addCallback(lambda _: crawler.stats.get_stats())

@@ -11,7 +11,7 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
-from artwatch.alerts.queue import LEASE
+from pipelines.store.outbox import LEASE
 from tests.alerts_support import add_artist, add_artwork, add_hit, dispatcher
 
 pytest_plugins = ["tests.alerts_servers"]

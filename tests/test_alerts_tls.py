@@ -12,7 +12,7 @@ pytest_plugins = ["tests.alerts_servers"]
 
 
 def _email_dispatcher(store, smtp_url: str) -> Dispatcher:
-    return Dispatcher(store.db, {"email": EmailChannel(smtp_url, SENDER, timeout=5)}, Alerts())
+    return Dispatcher(store, {"email": EmailChannel(smtp_url, SENDER, timeout=5)}, Alerts())
 
 
 def test_starttls_then_login_with_credentials_from_the_url(store, smtp_starttls):
@@ -48,7 +48,7 @@ def test_https_webhook_verifies_the_certificate_for_the_host_name(store, https_r
     artist = add_artist(store, email=None, webhook=https_receiver.url)
     add_hit(store, artist, add_artwork(store, artist))
     channels = {"webhook": WebhookChannel(("localhost",), timeout=5)}
-    assert Dispatcher(store.db, channels, Alerts()).run_pass() == {"sent": 1}
+    assert Dispatcher(store, channels, Alerts()).run_pass() == {"sent": 1}
     assert len(https_receiver.deliveries) == 1 and https_receiver.deliveries[0]["valid"]
 
 
@@ -57,6 +57,6 @@ def test_https_webhook_with_an_untrusted_certificate_is_retried(store, https_rec
     artist = add_artist(store, email=None, webhook=https_receiver.url)
     add_hit(store, artist, add_artwork(store, artist))
     channels = {"webhook": WebhookChannel(("localhost",), timeout=5)}
-    assert Dispatcher(store.db, channels, Alerts()).run_pass() == {"retry": 1}
+    assert Dispatcher(store, channels, Alerts()).run_pass() == {"retry": 1}
     assert "CERTIFICATE_VERIFY_FAILED" in store.db.alerts.find_one()["last_error"]
     assert https_receiver.deliveries == []

@@ -7,8 +7,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from artwatch.alerts.delivery import LinkGuard, load_delivery
-from artwatch.alerts.queue import LEASE
 from artwatch.alerts.webhook import sign, verify
+from pipelines.store.outbox import LEASE
 from tests.alerts_support import LOCAL, add_artist, add_artwork, add_hit, dispatcher
 
 pytest_plugins = ["tests.alerts_servers"]
@@ -160,7 +160,7 @@ def test_an_expired_claim_is_sent_again_with_the_same_delivery_id(store, receive
     now = datetime.now(UTC)
     dead = dispatcher(store, worker="dead")
     alert = dead.outbox.claim(now, skip_channels={"email"})
-    dead.channels["webhook"].send(load_delivery(store.db, alert, LinkGuard(LOCAL)))
+    dead.channels["webhook"].send(load_delivery(store, alert, LinkGuard(LOCAL)))
     # ... and the dispatcher dies here, before marking the alert sent.
 
     assert dispatcher(store).run_pass(now + LEASE / 2) == {}  # the lease still holds

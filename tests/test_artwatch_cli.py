@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from artwatch.embedded import free_port
+from pipelines.store.writes import utcnow
 
 
 @pytest.fixture
@@ -95,11 +96,16 @@ def test_unknown_setting_value_is_one_line_naming_the_variable(run_cli):
     assert "ARTWATCH_LOG_LEVEL" in line
 
 
+def _hit(artwork_id: str, image_id: str, post_id: str, **fields) -> dict:
+    key = {"artwork_id": artwork_id, "image_id": image_id, "post_id": post_id}
+    return {**key, "status": "new", "found_at": utcnow(), **fields}
+
+
 def test_hits_listing_filters_by_artist_and_review_is_limited_to_the_owner(run_cli, store):
     ana = store.add_artist("Ana", "ana@example.org")
     bo = store.add_artist("Bo", "bo@example.org")
-    ana_hit, _ = store.upsert_hit("w1", "i1", "mastodon:1", {"artist_id": ana, "kind": "near"})
-    store.upsert_hit("w2", "i2", "mastodon:2", {"artist_id": bo, "kind": "exact"})
+    ana_hit, _ = store.upsert_hit(_hit("w1", "i1", "mastodon:1", artist_id=ana, kind="near"))
+    store.upsert_hit(_hit("w2", "i2", "mastodon:2", artist_id=bo, kind="exact"))
 
     listed = json.loads(run_cli("hits", "--artist", ana, "--json").stdout)
     assert [hit["id"] for hit in listed] == [ana_hit]

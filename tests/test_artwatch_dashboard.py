@@ -14,6 +14,7 @@ from artwatch.dashboard import make_dashboard_server, new_login_token
 from artwatch.samples import artwork
 from crawler.browser import CHROMIUM_LAUNCH_OPTIONS
 from pipelines.engine.thumbnails import thumbnail
+from pipelines.store.writes import utcnow
 
 SECRET = b"test-secret-key"
 
@@ -26,10 +27,12 @@ def seed_hit(store, artist_id: str, seed: int, text: str) -> str:
     )
     found = artwork(seed).rotate(3)
     hit_id, _ = store.upsert_hit(
-        artwork_id,
-        f"{seed + 100:064x}",
-        f"mastodon:{seed}",
         {
+            "artwork_id": artwork_id,
+            "image_id": f"{seed + 100:064x}",
+            "post_id": f"mastodon:{seed}",
+            "status": "new",
+            "found_at": utcnow(),
             "artist_id": artist_id,
             "kind": "near",
             "score": 0.9,
@@ -39,7 +42,7 @@ def seed_hit(store, artist_id: str, seed: int, text: str) -> str:
             "text": text,
             "ai_evidence": ["tag:aiart"],
             "thumbnail": thumbnail(found),
-        },
+        }
     )
     return hit_id
 

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from PIL import Image
@@ -17,9 +17,8 @@ from PIL import Image
 from artwatch import portfolio
 from artwatch.samples import artwork, encode
 from pipelines.engine.fingerprint import Fingerprint, is_current
-from pipelines.errors import ArtWatchError
-from pipelines.store.sync import utcnow
-from pipelines.store.writes import image_write, post_write
+from pipelines.errors import ArtWatchError, FetchError, PrivateAddressError
+from pipelines.store.writes import image_write, post_write, utcnow
 
 
 @pytest.fixture
@@ -91,6 +90,60 @@ def test_url_is_enrolled_only_when_its_host_is_allowed(store, image_server):
     assert "ARTWATCH_ALLOW_PRIVATE_HOSTS" in refused.failures[0][1]
     allowed = portfolio.enroll(store, artist, [f"{image_server}/a.jpg"], ["127.0.0.1"])
     assert len(allowed.added) == 1
+
+
+class Redirects(BaseHTTPRequestHandler):
+    """/art.jpg is a picture; /hop/N redirects N times before it; /away leaves 127.0.0.1."""
+
+    picture = encode(artwork(4), quality=90)
+    away = "http://169.254.169.254/latest/meta-data/"  # link-local: the cloud metadata host
+
+    def do_GET(self):
+        if self.path == "/art.jpg":
+            self._answer(200, {"Content-Type": "image/jpeg"}, self.picture)
+        elif self.path.startswith("/hop/"):
+            left = int(self.path.rsplit("/", 1)[1])
+            self._answer(302, {"Location": f"/hop/{left - 1}" if left > 1 else "/art.jpg"})
+        elif self.path == "/away":
+            self._answer(302, {"Location": self.away})
+        else:
+            self._answer(404, {})
+
+    def _answer(self, status: int, headers: dict, body: bytes = b"") -> None:
+        self.send_response(status)
+        for name, value in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def redirect_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirects)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_url_redirects_are_followed_hop_by_hop_through_the_guard(redirect_server):
+    allow = ["127.0.0.1"]
+    assert portfolio.read_source(f"{redirect_server}/hop/3", allow) == Redirects.picture
+    with pytest.raises(PrivateAddressError, match="non-public address 169"):
+        portfolio.read_source(f"{redirect_server}/away", allow)
+    too_many = portfolio.MAX_REDIRECTS + 1
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        portfolio.read_source(f"{redirect_server}/hop/{too_many}", allow)
+    with pytest.raises(FetchError, match="HTTP 404"):
+        portfolio.read_source(f"{redirect_server}/absent.jpg", allow)
+
+
+def test_url_larger_than_the_limit_is_refused(redirect_server, monkeypatch):
+    monkeypatch.setattr(portfolio, "MAX_DOWNLOAD_BYTES", len(Redirects.picture) - 1)
+    with pytest.raises(FetchError, match="larger than"):
+        portfolio.read_source(f"{redirect_server}/art.jpg", ["127.0.0.1"])
 
 
 def test_stale_fingerprints_are_refreshed_from_their_source(store, folder):

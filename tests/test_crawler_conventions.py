@@ -1,4 +1,5 @@
-"""Conventions every spider keeps: name = module, replay fixtures, listed by `scrapy list`."""
+"""Conventions every spider keeps: name = module, replay fixtures, listed by `scrapy list`;
+and the spider registry: sources.yaml and `artwatch crawl` know exactly the loader's names."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from pathlib import Path
 import pytest
 
 import crawler.spiders
-from artwatch.settings import SPIDER_NAMES
+from artwatch import settings as config
+from artwatch.settings import check_spider, load_sources, spider_names
 from crawler.spiders.base import PlatformSpider
+from pipelines.errors import ConfigError
 from tests.replay import FIXTURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,8 +37,49 @@ def _spider(module_name: str) -> type[PlatformSpider]:
     return spider
 
 
-def test_every_platform_of_the_design_has_a_spider_module():
-    assert set(SPIDER_NAMES) <= set(MODULES)
+def test_the_spider_registry_is_exactly_the_spider_modules():
+    assert sorted(spider_names()) == MODULES
+
+
+def test_sources_accept_exactly_the_registered_spiders(tmp_path):
+    path = tmp_path / "sources.yaml"
+    platforms = "".join(f"  {name}: {{tags: [aiart]}}\n" for name in spider_names())
+    path.write_text(f"platforms:\n{platforms}")
+    assert sorted(load_sources(path).platforms) == MODULES
+    path.write_text("platforms:\n  myspace: {tags: [aiart]}\n")
+    with pytest.raises(ConfigError, match=r"platforms\.myspace.*unknown spider 'myspace'") as e:
+        load_sources(path)
+    assert ", ".join(MODULES) in str(e.value), "the message lists the known spiders"
+
+
+NEW_SPIDER = """
+from crawler.spiders.base import PlatformSpider
+
+
+class NewPlatformSpider(PlatformSpider):
+    name = "newplatform"
+    default_base_url = "https://new.example"
+"""
+
+
+def test_a_spider_added_as_one_file_is_known_everywhere(tmp_path, monkeypatch):
+    package = tmp_path / "more_spiders"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "newplatform.py").write_text(NEW_SPIDER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(config, "SPIDER_MODULES", (*config.SPIDER_MODULES, "more_spiders"))
+    spider_names.cache_clear()
+    try:
+        assert check_spider("newplatform") == "newplatform"
+        source = "sources:\n  - {name: n, spider: newplatform, schedule: {cron: '0 * * * *'}}\n"
+        (tmp_path / "sources.yaml").write_text(source)
+        assert load_sources(tmp_path / "sources.yaml").sources[0].spider == "newplatform"
+    finally:
+        monkeypatch.undo()
+        spider_names.cache_clear()
+    with pytest.raises(ValueError, match="unknown spider 'newplatform'; expected one of"):
+        check_spider("newplatform")
 
 
 @pytest.mark.parametrize("module_name", MODULES)

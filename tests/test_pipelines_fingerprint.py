@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import bson
 import imagehash
 import numpy as np
 import pdqhash
@@ -22,6 +23,7 @@ from pipelines.engine.fingerprint import (
     Fingerprint,
     PdqFingerprint,
     PHashFingerprint,
+    algorithm,
     fingerprint,
     is_current,
 )
@@ -282,6 +284,35 @@ def test_plain_artwork_has_no_embedded_region(art_fp):
 
 
 def test_algorithm_names_are_unique_and_are_the_document_keys(art_fp):
-    names = [algorithm.name for algorithm in ALGORITHMS]
-    assert len(set(names)) == len(names)
-    assert set(names) <= set(art_fp.to_document())
+    names = [kind.name for kind in ALGORITHMS.values()]
+    assert list(ALGORITHMS) == names and len(set(names)) == len(names)
+    assert list(art_fp.to_document()) == ["version", "size", *names]
+
+
+def test_a_taken_fingerprint_name_is_refused():
+    class Again:
+        name = "pdq"
+
+    with pytest.raises(ValueError, match="'pdq' is already taken"):
+        algorithm(Again)
+    assert ALGORITHMS["pdq"] is PdqFingerprint
+
+
+def test_stored_parts_keep_their_shape_byte_for_byte(art_fp):
+    # The parts as the hand-written to_document of version 5 wrote them, in that order.
+    fp = art_fp
+    written = {
+        "size": [fp.width, fp.height],
+        "pdq": {"hashes": fp.pdq, "quality": fp.pdq_quality},
+        "phash": fp.phash.hex(),
+        "orb": {
+            "xy": fp.orb_xy,
+            "desc": fp.orb_desc,
+            "mirror_xy": fp.orb_mirror_xy,
+            "mirror_desc": fp.orb_mirror_desc,
+        },
+        "regions": fp.regions,
+    }
+    document = fp.to_document()
+    assert list(document)[: len(written) + 1] == ["version", *written]
+    assert bson.encode({key: document[key] for key in written}) == bson.encode(written)

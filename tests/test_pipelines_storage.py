@@ -11,8 +11,8 @@ import scrapy
 from PIL import Image
 
 from artwatch.portfolio import enroll
-from crawler.extensions import mongo_safe
 from crawler.items import PostItem
+from pipelines.stages.runs import mongo_safe
 from tests.crawlcase import (
     EDITS,
     CrawlReplayServer,

@@ -84,3 +84,17 @@ def test_a_due_job_runs_through_the_scheduler(store: Store) -> None:
         jobs.install(None)
     # After running, the stored next run is a full interval ahead again.
     assert jobs.next_run_times(store)[jobs.DISPATCH_JOB_ID] > datetime.now(UTC)
+
+
+def test_shutdown_runs_nothing_more_and_leaves_the_store_open(store: Store) -> None:
+    ran = threading.Event()
+    jobs.install(jobs.Runtime(store, runner=None, sources=sources(), dispatch=ran.set))
+    scheduler, _ = start(store, sources())
+    try:
+        scheduler.modify_job(jobs.DISPATCH_JOB_ID, next_run_time=datetime.now(UTC))
+    finally:
+        scheduler.shutdown()  # waits for the executor: a submitted job would have run
+        jobs.install(None)
+    assert not ran.is_set()
+    # Due while paused, it stays due in the store (through the store's client, still open).
+    assert jobs.next_run_times(store)[jobs.DISPATCH_JOB_ID] <= datetime.now(UTC)

@@ -10,9 +10,10 @@ An alert document moves through these states (``status``)::
        └──lease expired (the dispatcher died)──┘                   (into one summary) │
        └──────────────────────────────────────────────────────────────────────────────┘
 
-Hit alerts are written by the crawl pipeline (``pipelines.store.alerts``); summary alerts (a daily
-digest, or a flood summary for one artwork) are written here when their held alerts become
-due, and are then claimed and sent like any other. Delivery is at least once: a dispatcher
+Hit alerts are enqueued by the crawl pipeline (``pipelines.store.alerts``); the dispatcher
+claims and settles them through ``pipelines.store.outbox``, which also writes the summary
+alerts (a daily digest, or a flood summary for one artwork) when their held alerts become
+due; those are then claimed and sent like any other. Delivery is at least once: a dispatcher
 killed after sending and before marking ``sent`` leaves a claim whose lease expires, and the
 alert is sent again with the same id (``X-ArtWatch-Delivery``, ``Message-ID``) so the
 receiver can drop the duplicate.

@@ -10,12 +10,11 @@ import typer
 
 from artwatch.alerts.delivery import KIND_ORDER
 from artwatch.alerts.dispatcher import dispatch
-from artwatch.alerts.queue import STATUSES, Outbox
 from artwatch.context import open_store
 from artwatch.output import print_json, print_table
 from artwatch.settings import load_settings
 from pipelines.errors import ArtWatchError
-from pipelines.store.sync import object_id
+from pipelines.store.outbox import STATUSES
 
 app = typer.Typer(no_args_is_help=True, help="The alert outbox: send, retry, list.")
 
@@ -50,7 +49,7 @@ def retry(
     if every == (alert_id is not None):
         raise ArtWatchError("give either an alert id or --all")
     with open_store() as store:
-        count = Outbox(store.db, "cli").retry_failed(datetime.now(UTC), alert_id)
+        count = store.outbox("cli").retry_failed(datetime.now(UTC), alert_id)
     if alert_id is not None and count == 0:
         raise ArtWatchError(f"alert {alert_id} is not failed; nothing to retry")
     print(f"{count} alert{'s' * (count != 1)} back to pending")
@@ -63,7 +62,6 @@ def list_alerts(
     as_json: JsonFlag = False,
 ) -> None:
     """The outbox, newest first."""
-    query = {} if status is None else {"status": status.value}
     with open_store() as store:
         rows = [
             {
@@ -78,7 +76,7 @@ def list_alerts(
                 "sent_at": alert.get("sent_at"),
                 "last_error": alert.get("last_error"),
             }
-            for alert in store.db.alerts.find(query).sort("_id", -1).limit(limit)
+            for alert in store.alerts(None if status is None else status.value, limit)
         ]
     if as_json:
         print_json(rows)
@@ -105,7 +103,6 @@ def artist_set(
     if not changes:
         raise ArtWatchError("nothing to change: give --alert-mode and/or --min-kind")
     with open_store() as store:
-        query = {"_id": object_id(artist_id, "artist id")}
-        if store.db.artists.update_one(query, {"$set": changes}).matched_count == 0:
+        if not store.update_artist(artist_id, changes):
             raise ArtWatchError(f"no artist with id {artist_id}")
     print(", ".join(f"{key}={value or 'any'}" for key, value in changes.items()))

@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
-
-from bson import ObjectId
-from bson.errors import InvalidId
 
 from pipelines.errors import AlertError, PrivateAddressError
 from pipelines.netguard import check_url
+from pipelines.store.sync import Store
 
 KIND_ORDER = ("partial", "near", "exact")  # weakest first
 
@@ -60,9 +58,15 @@ class Delivery:
 
 
 class Channel(Protocol):
-    """A way to reach an artist; ``send`` raises AlertError (``permanent`` or not)."""
+    """A way to reach an artist; ``send`` raises AlertError (``permanent`` or not).
+
+    Registered by dotted path (``artwatch.alerts.channels``): ``artist_field`` is the artist
+    document field that must be set for the artist to get alerts on this channel, and
+    ``from_settings(settings)`` returns a channel or None when it is off.
+    """
 
     name: str
+    artist_field: ClassVar[str]
 
     def send(self, delivery: Delivery) -> None: ...
 
@@ -91,15 +95,8 @@ class LinkGuard:
         return True
 
 
-def _oid(value: str) -> ObjectId | None:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        return None
-
-
 def load_delivery(
-    db: Any,
+    store: Store,
     alert: Mapping[str, Any],
     guard: Callable[[str | None], str | None],
     public_url: str | None = None,
@@ -109,13 +106,12 @@ def load_delivery(
     Hits that were deleted or dismissed since the alert was written are left out, so
     ``entries`` may be empty; a missing artist raises a permanent AlertError.
     """
-    artist = db.artists.find_one({"_id": _oid(alert["artist_id"])})
+    artist = store.artists_by_id([alert["artist_id"]]).get(alert["artist_id"])
     if artist is None:
         raise AlertError(f"artist {alert['artist_id']} no longer exists", permanent=True)
-    hit_ids = _hit_ids(db, alert)
-    hits = {str(h["_id"]): h for h in db.hits.find({"_id": {"$in": _oids(hit_ids)}})}
-    artwork_ids = {hit["artwork_id"] for hit in hits.values()}
-    artworks = {str(a["_id"]): a for a in db.artworks.find({"_id": {"$in": _oids(artwork_ids)}})}
+    hit_ids = store.alert_hit_ids(alert)
+    hits = store.hits_by_id(hit_ids)
+    artworks = store.artworks_by_id({hit["artwork_id"] for hit in hits.values()})
     entries = [
         Entry(_safe_links(hits[hit_id], guard), artworks.get(hits[hit_id]["artwork_id"]))
         for hit_id in hit_ids
@@ -133,19 +129,6 @@ def load_delivery(
         period=period,
         public_url=public_url,
     )
-
-
-def _hit_ids(db: Any, alert: Mapping[str, Any]) -> list[str]:
-    if alert["type"] == "hit":
-        return [alert["hit_id"]]
-    members = db.alerts.find(
-        {"summary_key": alert["hit_id"], "channel": alert["channel"]}, {"hit_id": 1}
-    ).sort("_id", 1)
-    return [member["hit_id"] for member in members]
-
-
-def _oids(values: Sequence[str] | set[str]) -> list[ObjectId]:
-    return [oid for oid in map(_oid, values) if oid is not None]
 
 
 def _safe_links(hit: Mapping[str, Any], guard: Callable[[str | None], str | None]) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from artwatch.alerts.queue import Hold
+from pipelines.store.outbox import Hold
 
 DAY = timedelta(days=1)
 

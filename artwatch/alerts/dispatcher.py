@@ -6,8 +6,8 @@ the artist's preferences at that moment: below ``min_kind`` it is skipped, for a
 artist it is held for the digest, past the flood threshold it is held for the hour's
 summary; otherwise it is sent. Each alert's failure is its own: a permanent error fails it,
 any other error backs it off, and a channel that is down as a whole (SMTP unreachable) is
-left alone for the rest of the pass while the other channel goes on. ``now`` is a parameter
-so tests and the scheduler drive time; nothing here sleeps.
+left alone for the rest of the pass while the others go on. ``now`` is a parameter so tests
+and the scheduler drive time; nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from artwatch.alerts.channels import SETTING, build_channels, channel_classes
 from artwatch.alerts.delivery import (
     KIND_ORDER,
     Channel,
@@ -30,14 +31,10 @@ from artwatch.alerts.delivery import (
     load_delivery,
 )
 from artwatch.alerts.digest import digest_hold
-from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.flood import flood_hold
-from artwatch.alerts.queue import Outbox
-from artwatch.alerts.webhook import WebhookChannel
 from artwatch.settings import Alerts, Settings, load_settings, load_sources
 from pipelines.errors import AlertError
-from pipelines.store.alerts import CHANNELS
-from pipelines.store.sync import Store, object_id
+from pipelines.store.sync import Store
 
 log = logging.getLogger("artwatch.alerts")
 
@@ -53,12 +50,16 @@ def below_min_kind(kind: str | None, min_kind: str | None) -> bool:
 
 
 class Dispatcher:
-    """Drains the outbox of one database through the configured channels."""
+    """Drains the outbox of one store through the configured channels.
+
+    ``channels`` maps each channel name to its channel, or to None for one that is off: its
+    alerts stay pending. An alert of a channel not named at all waits too, with an error.
+    """
 
     def __init__(
         self,
-        db: Any,
-        channels: Mapping[str, Channel],
+        store: Store,
+        channels: Mapping[str, Channel | None],
         policy: Alerts,
         *,
         allow: Sequence[str] = (),
@@ -66,28 +67,35 @@ class Dispatcher:
         worker: str | None = None,
         rng: random.Random | None = None,
     ):
-        self.db = db
+        self.store = store
         self.channels = dict(channels)
         self.policy = policy
         self.allow = tuple(allow)
         self.public_url = public_url
-        self.outbox = Outbox(db, worker or worker_name())
+        self.outbox = store.outbox(worker or worker_name())
         self.rng = rng or random.Random()
+        self.off_hints: dict[str, str] = {}  # channel -> why it is off, for the warning
 
     @classmethod
-    def from_settings(cls, db: Any, settings: Settings, policy: Alerts) -> Dispatcher:
+    def from_settings(cls, store: Store, settings: Settings, policy: Alerts) -> Dispatcher:
         allow = settings.artwatch_allow_private_hosts
-        channels: dict[str, Channel] = {"webhook": WebhookChannel(allow)}
-        email = EmailChannel.from_settings(settings)
-        if email is not None:
-            channels["email"] = email
-        return cls(db, channels, policy, allow=allow, public_url=settings.artwatch_public_url)
+        dispatcher = cls(
+            store,
+            build_channels(settings),
+            policy,
+            allow=allow,
+            public_url=settings.artwatch_public_url,
+        )
+        classes = channel_classes(settings).items()
+        dispatcher.off_hints = {name: getattr(c, "off_hint", "") for name, c in classes}
+        return dispatcher
 
     def run_pass(self, now: datetime | None = None) -> Counter:
         """Send everything due at ``now``; returns how many alerts ended each way."""
         now = now or datetime.now(UTC)
         self.outbox.release_due(now)
-        skip = {channel for channel in CHANNELS if channel not in self.channels}
+        off = {name for name, channel in self.channels.items() if channel is None}
+        skip = set(off)
         guard = LinkGuard(self.allow)  # one DNS verdict per host and pass
         outcomes: Counter = Counter()
         while (alert := self.outbox.claim(now, skip)) is not None:
@@ -95,19 +103,19 @@ class Dispatcher:
             outcomes[outcome] += 1
             if outcome == "channel_down":
                 skip.add(alert["channel"])
-        if "email" not in self.channels:
-            self._warn_email_waiting()
+        for name in sorted(off):
+            self._warn_waiting(name)
         return outcomes
 
     def _handle(self, alert: dict, now: datetime, guard: LinkGuard) -> str:
         try:
             if alert["type"] == "hit" and (routed := self._route(alert, now)):
                 return routed
-            delivery = load_delivery(self.db, alert, guard, self.public_url)
+            delivery = load_delivery(self.store, alert, guard, self.public_url)
             if not delivery.entries:
                 self.outbox.skip(alert, now, "every hit was dismissed or deleted meanwhile")
                 return "skipped"
-            self.channels[alert["channel"]].send(delivery)
+            self._channel(alert["channel"]).send(delivery)
         except ChannelUnavailable as error:
             log.warning("alert %s: %s; retrying on a later pass", alert["_id"], error)
             self.outbox.defer(alert, now, str(error))
@@ -127,30 +135,37 @@ class Dispatcher:
 
     def _route(self, alert: Mapping[str, Any], now: datetime) -> str | None:
         """Skip or hold a hit alert by the artist's preferences; None means send it now."""
-        hit = self.db.hits.find_one({"_id": object_id(alert["hit_id"], "hit id")})
-        artist = self.db.artists.find_one({"_id": object_id(alert["artist_id"], "artist id")})
+        hit = self.store.hit(alert["hit_id"])
+        artist = self.store.artist(alert["artist_id"])
         if artist is None:
             raise AlertError(f"artist {alert['artist_id']} no longer exists", permanent=True)
         if hit is None or hit.get("status") == "dismissed":
             self.outbox.skip(alert, now, "the hit was dismissed or deleted")
             return "skipped"
         if below_min_kind(hit.get("kind"), artist.get("min_kind")):
-            reason = f"kind {hit.get('kind')} is below min_kind {artist['min_kind']}"
+            reason = f"kind {hit.get('kind')} is below min_kind {artist.get('min_kind')}"
             self.outbox.skip(alert, now, reason)
             return "skipped"
         if artist.get("alert_mode") == "daily":
             hold = digest_hold(alert["artist_id"], now, self.policy.digest_hour)
         else:
-            hold = flood_hold(self.db, hit, self.policy.flood_threshold)
+            hold = flood_hold(self.store, hit, self.policy.flood_threshold)
         if hold is None:
             return None
         self.outbox.hold(alert, hold)
         return "held"
 
-    def _warn_email_waiting(self) -> None:
-        waiting = self.db.alerts.count_documents({"channel": "email", "status": "pending"})
+    def _channel(self, name: str) -> Channel:
+        channel = self.channels.get(name)
+        if channel is None:  # a channel removed from the setting: keep its alerts
+            raise ChannelUnavailable(f"no alert channel {name!r} is configured in {SETTING}")
+        return channel
+
+    def _warn_waiting(self, name: str) -> None:
+        waiting = self.store.count_alerts(name, "pending")
         if waiting:
-            log.warning("%d email alerts wait in the outbox: SMTP_URL is not set", waiting)
+            hint = self.off_hints.get(name) or "the channel is off"
+            log.warning("%d %s alerts wait in the outbox: %s", waiting, name, hint)
 
 
 def dispatch(
@@ -162,4 +177,4 @@ def dispatch(
     """One dispatch pass with the configured channels (the CLI and the scheduler call this)."""
     settings = settings or load_settings()
     policy = policy or load_sources(settings.artwatch_sources).alerts
-    return Dispatcher.from_settings(store.db, settings, policy).run_pass(now)
+    return Dispatcher.from_settings(store, settings, policy).run_pass(now)

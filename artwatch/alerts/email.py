@@ -1,12 +1,9 @@
 """The email channel: one multipart message per alert over SMTP (``SMTP_URL``).
 
-``smtp://user:pass@host:port`` upgrades with STARTTLS whenever the server offers it;
-``smtps://`` speaks TLS from the first byte. The message is ``multipart/alternative`` (plain
-text, then ``multipart/related`` HTML with the artwork and the found image inline by CID).
-``Message-ID`` is derived from the alert id, so a retry or an at-least-once duplicate is the
-same message to the artist's mail client. An unreachable server or refused credentials raise
-``ChannelUnavailable`` (every email waits for a later pass); a refused recipient or message is
-permanent for that alert alone.
+``smtp://`` upgrades with STARTTLS when offered, ``smtps://`` is TLS from the first byte.
+Plain text plus HTML with the two images inline; ``Message-ID`` comes from the alert id, so a
+retry is the same message to the mail client. An unreachable server or refused credentials
+raise ``ChannelUnavailable`` (every email waits); a refused recipient fails that alert alone.
 """
 
 from __future__ import annotations
@@ -31,6 +28,8 @@ class EmailChannel:
     """Sends deliveries to the artist's ``email`` through one SMTP server."""
 
     name = "email"
+    artist_field = "email"
+    off_hint = "SMTP_URL is not set"  # why from_settings returned None
 
     def __init__(self, smtp_url: str, sender: str, timeout: float = TIMEOUT_SECONDS):
         parts = urlsplit(smtp_url)

@@ -15,17 +15,17 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from artwatch.alerts.queue import Hold
+from pipelines.store.outbox import Hold
+from pipelines.store.sync import Store
 
 WINDOW = timedelta(hours=1)
 
 
-def flood_hold(db: Any, hit: Mapping[str, Any], threshold: int) -> Hold | None:
+def flood_hold(store: Store, hit: Mapping[str, Any], threshold: int) -> Hold | None:
     """The flood summary this hit belongs to, or None when it is within the threshold."""
     found = hit["found_at"]
     start = found.replace(minute=0, second=0, microsecond=0)
-    earlier = {"artwork_id": hit["artwork_id"], "found_at": {"$gte": start, "$lte": found}}
-    if len(db.hits.distinct("post_id", earlier)) <= threshold:
+    if store.count_hit_posts(hit["artwork_id"], start, found) <= threshold:
         return None
     key = f"flood:{hit['artwork_id']}:{start:%Y-%m-%dT%H}"
     return Hold(key=key, period_start=start, release_at=start + WINDOW)

@@ -1,13 +1,10 @@
 """The webhook channel: a signed JSON ``POST`` to the artist's ``webhook_url``.
 
-Headers (DESIGN.md, "Webhooks"): ``X-ArtWatch-Delivery`` is the alert id, the same on every
-retry, so a receiver drops duplicates by it; ``X-ArtWatch-Signature`` is
-``t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`` keyed with the artist's
-``webhook_secret``. The host is resolved once through ``pipelines.netguard.check_url`` and
-the connection goes to that checked address (TLS still verifies the host name), so DNS
-rebinding cannot turn a public name into a private target between check and connect.
-Redirects are not followed. 2xx is success; 4xx other than 408 and 429 is permanent; any
-other status, a timeout or a refused connection is retried.
+Headers (DESIGN.md, "Webhooks"): ``X-ArtWatch-Delivery`` (the alert id, stable across
+retries) and ``X-ArtWatch-Signature`` (HMAC-SHA256 with the artist's ``webhook_secret``).
+The connection goes to the address ``pipelines.netguard.check_url`` checked, so DNS rebinding
+cannot reach a private target; redirects are not followed. 2xx is success, 4xx other than 408
+and 429 is permanent, anything else is retried.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from artwatch.alerts.delivery import Delivery, Entry
+from artwatch.settings import Settings
 from pipelines.errors import AlertError, PrivateAddressError
 from pipelines.netguard import check_url
 
@@ -53,10 +51,15 @@ class WebhookChannel:
     """POSTs deliveries to ``artist.webhook_url``; private targets only if allowed."""
 
     name = "webhook"
+    artist_field = "webhook_url"
 
     def __init__(self, allow: Sequence[str] = (), timeout: float = TIMEOUT_SECONDS):
         self.allow = tuple(allow)
         self.timeout = timeout
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookChannel:
+        return cls(settings.artwatch_allow_private_hosts)
 
     @functools.cached_property
     def tls(self) -> ssl.SSLContext:

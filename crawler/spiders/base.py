@@ -2,24 +2,20 @@
 
 A *walk* is one pass over one (instance, query) pair, newest first, page after page. A
 platform module subclasses ``PlatformSpider``, sets ``name`` and ``default_base_url`` and
-implements ``listing_request(walk, cursor)`` (the request for the first page when ``cursor``
-is None, else for the page that cursor names), ``parse_listing(response, walk) -> Page`` (the
-raw entries of a page and the cursor of the next one) and ``parse_entry(entry, walk,
-response) -> Post | None``. A ``Post`` may carry a ``detail`` request; the base then fetches
-it and hands the response to ``parse_post(response, post)``. Everything else lives here:
-the stored-cursor and ``since`` cutoffs, ``max_pages``, item normalisation, the
-``CursorItem`` after a walk that finished cleanly, and one stats key and one log line per
-bad response instead of a traceback.
+implements ``listing_request``, ``parse_listing`` and ``parse_entry`` (and ``parse_post`` when
+a listing is too thin); everything else lives here: the stored-cursor and ``since`` cutoffs,
+``max_pages``, item normalisation, the ``CursorItem`` after a walk that finished cleanly, and
+one stats key and one log line per bad response instead of a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
@@ -28,6 +24,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.items import CursorItem, PostItem
+from pipelines.stages.items import cursors_requested
 
 # Tags whose presence on a post means its author labelled it as AI-made.
 AI_TAGS = frozenset(
@@ -60,6 +57,7 @@ AI_TAGS = frozenset(
 
 # Parsing mistakes a changed API shape produces; caught per page and per entry.
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+T = TypeVar("T")
 
 
 class BadResponse(Exception):
@@ -237,12 +235,15 @@ class PlatformSpider(scrapy.Spider):
         """Runs once before the first request: log in, check credentials, or nothing."""
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
+        """The request for the first page when ``cursor`` is None, else for the page it names."""
         raise NotImplementedError
 
     def parse_listing(self, response: Response, walk: Walk) -> Page:
+        """The raw entries of a listing page and the cursor of the next one."""
         raise NotImplementedError
 
     def parse_entry(self, entry: Any, walk: Walk, response: Response) -> Post | None:
+        """One raw entry as a ``Post``; one with a ``detail`` request goes to ``parse_post``."""
         raise NotImplementedError
 
     def parse_post(self, response: Response, post: Post) -> Post | None:
@@ -262,6 +263,29 @@ class PlatformSpider(scrapy.Spider):
             return await self.fetch(request)
         except Exception as error:  # DNS, refused, timeout...: the crawl goes on without it
             self.report("network", request.url, f"{type(error).__name__}: {error}")
+            return None
+
+    async def fetch_token(
+        self, url: str, body: str, content_type: str, field: str, kind: str, fallback: str = ""
+    ) -> str | None:
+        """POST credentials (``body``) to ``url`` and return ``field`` of the JSON answer, the
+        bearer token; or None once the reason is reported: a network failure, a refusal (naming
+        ``credential_names``), an answer without ``field`` (stats kind ``kind``). ``fallback``
+        ends the message with what the spider does instead."""
+        headers = {"Content-Type": content_type}
+        meta = {**self.api_meta, "handle_httpstatus_all": True}
+        request = scrapy.Request(url, method="POST", body=body, headers=headers, meta=meta)
+        response = await self.try_fetch(request)
+        if response is None:
+            return None
+        if response.status != 200:
+            message = self._status_message(response.status) + fallback
+            self.report(f"http_{response.status}", url, message)
+            return None
+        try:
+            return self.json(response)[field]
+        except (BadResponse, KeyError, TypeError) as error:
+            self.report(kind, url, f"no {field} in the answer ({error}){fallback}")
             return None
 
     def json(self, response: Response) -> Any:
@@ -289,13 +313,45 @@ class PlatformSpider(scrapy.Spider):
         self._logged_kinds.add(kind)
         self.logger.log(level, "%s: %s (%s)", kind, message, url)
 
+    def _guard(
+        self,
+        parse: Callable[[], T],
+        url: str,
+        unusable: str = "",
+        shape_kind: str = "unexpected_shape",
+        level: int = logging.WARNING,
+    ) -> tuple[bool, T | None]:
+        """``(True, parse())``, or ``(False, None)`` once a bad response is reported: a
+        ``BadResponse`` under its own kind, a parsing mistake (``SHAPE_ERRORS``) under
+        ``shape_kind``; ``unusable`` is the message when the error gives no detail."""
+        try:
+            return True, parse()
+        except BadResponse as error:
+            self.report(error.kind, url, error.detail or unusable, level)
+        except SHAPE_ERRORS as error:
+            self.report(shape_kind, url, f"{type(error).__name__}: {error}", level)
+        return False, None
+
     def cursor_key(self, walk_base_url: str, query: str) -> str:
         host = urlsplit(walk_base_url).netloc or walk_base_url
         return f"{self.name}:{host}:{query}"
 
     # -- the crawl loop ---------------------------------------------------------------------
 
+    async def stored_cursors(self) -> dict[str, str]:
+        """The cursors stored for this spider: every ``cursors_requested`` receiver's answer
+        (the posts stage's; see ``pipelines.stages.items``), none when nothing answers."""
+        answers = await self.crawler.signals.send_catch_log_async(
+            signal=cursors_requested, spider=self
+        )
+        found: dict[str, str] = {}
+        for _, answer in answers:
+            if isinstance(answer, dict):
+                found.update(answer)
+        return found
+
     async def start(self) -> AsyncIterator[Any]:
+        self.cursors.update(await self.stored_cursors())
         await self.prepare()
         targets = list(self.walk_targets())
         if not targets:
@@ -320,15 +376,11 @@ class PlatformSpider(scrapy.Spider):
     def _on_listing(self, response: Response, walk: Walk) -> Iterator[Any]:
         walk.pages += 1
         self.count("pages")
-        try:
-            page = self.parse_listing(response, walk)
-        except BadResponse as error:
+        ok, page = self._guard(
+            lambda: self.parse_listing(response, walk), response.url, "unusable listing"
+        )
+        if not ok:
             walk.failed = True
-            self.report(error.kind, response.url, error.detail or "unusable listing")
-            return
-        except SHAPE_ERRORS as error:
-            walk.failed = True
-            self.report("unexpected_shape", response.url, f"{type(error).__name__}: {error}")
             return
         if not page.entries:
             self.count("empty_pages")
@@ -363,15 +415,14 @@ class PlatformSpider(scrapy.Spider):
         yield from self._finish(walk)
 
     def _entry(self, entry: Any, walk: Walk, response: Response) -> Post | None:
-        try:
-            return self.parse_entry(entry, walk, response)
-        except BadResponse as error:
-            self.report(error.kind, response.url, error.detail, level=logging.INFO)
-        except SHAPE_ERRORS as error:
-            self.report(
-                "unexpected_entry", response.url, f"{type(error).__name__}: {error}", logging.INFO
-            )
-        return None
+        # A bad entry skips only that post: logged once per kind, and the walk goes on.
+        _, post = self._guard(
+            lambda: self.parse_entry(entry, walk, response),
+            response.url,
+            shape_kind="unexpected_entry",
+            level=logging.INFO,
+        )
+        return post
 
     def _on_listing_error(self, failure: Failure) -> None:
         walk = failure.request.cb_kwargs["walk"]
@@ -380,16 +431,10 @@ class PlatformSpider(scrapy.Spider):
 
     def _on_detail(self, response: Response, walk: Walk, post: Post) -> Iterator[Any]:
         walk.pending -= 1
-        try:
-            completed = self.parse_post(response, post)
-        except BadResponse as error:
-            walk.failed = True
-            self.report(error.kind, response.url, error.detail or "unusable post page")
-            completed = None
-        except SHAPE_ERRORS as error:
-            walk.failed = True
-            self.report("unexpected_shape", response.url, f"{type(error).__name__}: {error}")
-            completed = None
+        ok, completed = self._guard(
+            lambda: self.parse_post(response, post), response.url, "unusable post page"
+        )
+        walk.failed = walk.failed or not ok  # so no cursor: the next run sees this post again
         if completed is not None:
             yield from self._item(completed, walk, response)
         yield from self._finish(walk)

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk
+from crawler.spiders.base import Page, PlatformSpider, Post, Walk
 
 CREDENTIALS = ("BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD")
 # Labels some labelers put on generated images; a label is the platform's word, not ours.
@@ -67,23 +67,9 @@ class BlueskySpider(PlatformSpider):
         # The account's PDS (or entryway), not the public AppView that base_urls falls back to.
         url = f"{PlatformSpider.base_urls.fget(self)[0]}/xrpc/com.atproto.server.createSession"
         body = json.dumps({"identifier": handle, "password": password})
-        request = scrapy.Request(
-            url,
-            method="POST",
-            body=body,
-            headers={"Content-Type": "application/json"},
-            meta={**self.api_meta, "handle_httpstatus_all": True},
+        self.access_jwt = await self.fetch_token(
+            url, body, "application/json", "accessJwt", kind="login_response"
         )
-        response = await self.try_fetch(request)
-        if response is None:
-            return
-        if response.status != 200:
-            self.report(f"http_{response.status}", url, self._status_message(response.status))
-            return
-        try:
-            self.access_jwt = self.json(response)["accessJwt"]
-        except (BadResponse, KeyError, TypeError) as error:
-            self.report("login_response", url, f"createSession gave no accessJwt: {error}")
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
         if walk.query.startswith(FEED_PREFIX):

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import scrapy
 from scrapy.http import Response
 
-from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk
+from crawler.spiders.base import Page, PlatformSpider, Post, Walk
 from crawler.spiders.rss import feed_page, feed_post
 
 CREDENTIALS = ("DEVIANTART_CLIENT_ID", "DEVIANTART_CLIENT_SECRET")
@@ -43,37 +43,22 @@ class DeviantartSpider(PlatformSpider):
 
     async def prepare(self) -> None:
         client_id, secret = (self.credential(name) for name in CREDENTIALS)
-        if client_id and secret:
-            self.credential_names = CREDENTIALS
-            await self._token(client_id, secret)
-
-    async def _token(self, client_id: str, secret: str) -> None:
-        base = self.base_url_arg or API_BASE_URL
-        url = f"{base}/oauth2/token"
+        if not (client_id and secret):
+            return
+        self.credential_names = CREDENTIALS  # named in the log if the token is refused
         body = urlencode(
             {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
         )
-        request = scrapy.Request(
-            url,
-            method="POST",
-            body=body,
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            meta={**self.api_meta, "handle_httpstatus_all": True},
+        self.access_token = await self.fetch_token(
+            f"{self.base_url_arg or API_BASE_URL}/oauth2/token",
+            body,
+            "application/x-www-form-urlencoded",
+            "access_token",
+            kind="token_response",
+            fallback="; using the RSS feed instead",
         )
-        response = await self.try_fetch(request)
-        try:
-            if response is None:
-                return
-            if response.status != 200:
-                message = self._status_message(response.status) + "; using the RSS feed instead"
-                self.report(f"http_{response.status}", url, message)
-                return
-            self.access_token = self.json(response)["access_token"]
-        except (BadResponse, KeyError, TypeError) as error:
-            self.report("token_response", url, f"no access_token ({error}); using RSS")
-        finally:
-            if not self.access_token:
-                self.credential_names = ()
+        if not self.access_token:
+            self.credential_names = ()
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
         if self.access_token:

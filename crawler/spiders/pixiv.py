@@ -5,11 +5,8 @@ works a page, newest first; its thumbnails are 250 px squares, so every work is 
 from ``/ajax/illust/{id}`` (``urls.original``, the authoritative ``aiType``; ``aiType == 2``
 is pixiv's own AI-generated flag). Pages after the first of a multi-page work are derived
 from page 0's original URL. Pixiv answers errors as ``{"error": true, "message": ...}``;
-a deleted or private work is skipped, anything else fails the walk.
-
-Image hosts (``i.pximg.net``) refuse requests without a pixiv ``Referer``: every item carries
-``extra["image_headers"]`` for the media pipeline to send with its image requests. The ajax
-API is the site's own, not one published for programs, so robots.txt is obeyed here.
+a deleted or private work is skipped, anything else fails the walk. The ajax API is the
+site's own, not one published for programs, so robots.txt is obeyed here.
 """
 
 from __future__ import annotations
@@ -25,6 +22,8 @@ from w3lib.html import remove_tags, replace_entities
 
 from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk
 
+# i.pximg.net refuses requests without a pixiv Referer: items carry these headers in
+# extra["image_headers"] for the images stage to send with its image requests.
 IMAGE_HEADERS = {"Referer": "https://www.pixiv.net/"}
 PAGE_SIZE = 60
 AI_TYPE_GENERATED = 2

@@ -4,22 +4,10 @@ Nothing on xiaohongshu.com works without a logged-in session and signed API call
 spider drives Debian's Chromium through scrapy-playwright with the cookies of a Playwright
 storage-state file the user exports from their own browser (``XHS_STORAGE_STATE``). One walk
 renders ``{base}/search_result?keyword=...`` and scrolls it ``max_pages - 1`` times for more
-cards; each card's note page is then rendered and screenshotted (the PNG is the evidence).
-
-What it relies on, from the real site's markup (no recording exists; the test pages in
-tests/fixtures/xiaohongshu/ imitate it and say so):
-- search cards are ``section.note-item`` with an ``a.cover`` (or ``a[href*="/explore/"]``)
-  link ``/search_result/<note_id>?xsec_token=...``, ``.footer .title`` and ``.author .name``;
-- a note page embeds ``<script>window.__INITIAL_STATE__={...}</script>``, a JavaScript
-  literal (``undefined`` where JSON has ``null``) holding
-  ``note.noteDetailMap[<note_id>].note`` with ``type`` ("normal"/"video"), ``title``,
-  ``desc``, ``time`` (epoch ms), ``user{userId,nickname}``, ``tagList[].name`` and
-  ``imageList[]{urlDefault, infoList[{imageScene: "WB_DFT", url}]}``;
-- note ids are 24-hex object ids whose first 8 hex digits are the creation time, so the
-  ``since`` and stored-cursor cutoffs apply before a note page is opened;
-- walls: HTTP 461/471, a redirect to ``/website-login/captcha``, or a ``.login-container``.
-A wall stops the whole crawl at once (``CloseSpider``) with the reason in the log and the
-stats: retrying a captcha only deepens the block.
+cards; each card's note page is then rendered and screenshotted (the PNG is the evidence). A
+login wall or captcha stops the whole crawl at once: retrying a captcha only deepens the block.
+The markup it relies on is described beside the code that reads it; no recording of the real
+site exists, and the pages in tests/fixtures/xiaohongshu/ imitate it and say so.
 """
 
 from __future__ import annotations
@@ -40,7 +28,10 @@ from scrapy.http import Response
 from crawler.browser import playwright_settings, render_meta, rendered
 from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk
 
+# A search card is a ``section.note-item`` with an ``a.cover`` (or ``a[href*="/explore/"]``)
+# link ``/search_result/<note_id>?xsec_token=...``, ``.footer .title`` and ``.author .name``.
 NOTE_CARD = "section.note-item"
+# Walls: HTTP 461/471, a redirect to ``/website-login/captcha``, or these elements.
 LOGIN_MARKERS = ".login-container, .login-modal"
 CAPTCHA_MARKERS = ".red-captcha, #red-captcha"
 WALL_STATUSES = (461, 471)
@@ -48,7 +39,11 @@ WALL_STATUSES = (461, 471)
 WALL_READY = f"{LOGIN_MARKERS}, {CAPTCHA_MARKERS}, body > pre"
 SEARCH_READY = f"{NOTE_CARD}, .search-empty, {WALL_READY}"
 NOTE_READY = f"#noteContainer, {WALL_READY}"
+# Note ids are 24-hex object ids whose first 8 hex digits are the creation time, so the
+# ``since`` and stored-cursor cutoffs apply before a note page is opened.
 NOTE_ID = re.compile(r"^[0-9a-f]{24}$")
+# A note page embeds ``<script>window.__INITIAL_STATE__={...}</script>``, a JavaScript literal
+# (``undefined`` where JSON has ``null``).
 STATE = re.compile(r"window\.__INITIAL_STATE__\s*=\s*(\{.*?\})\s*;?\s*</script>", re.DOTALL)
 UNDEFINED = re.compile(r"(?<=[:\[,])undefined(?=[,}\]])")
 HASHTAG = re.compile(r"#([^#\[\]\s]+)\[话题\]#")
@@ -183,7 +178,12 @@ def _wall(response: Response) -> str | None:
 
 
 def note_from_state(html: str, note_id: str) -> dict[str, Any] | None:
-    """The note of ``window.__INITIAL_STATE__`` in a note page, or None when absent."""
+    """The note of ``window.__INITIAL_STATE__`` in a note page, or None when absent.
+
+    It sits at ``note.noteDetailMap[<note_id>].note``, with ``type`` ("normal"/"video"),
+    ``title``, ``desc``, ``time`` (epoch ms), ``user{userId,nickname}``, ``tagList[].name``
+    and ``imageList[]{urlDefault, infoList[{imageScene: "WB_DFT", url}]}``.
+    """
     match = STATE.search(html)
     if not match:
         return None

@@ -1,16 +1,12 @@
 """Image fingerprints: the values the portfolio index compares, one class per algorithm.
 
 ``fingerprint(image)`` turns a picture (``PIL.Image`` or untrusted bytes) into a
-``Fingerprint``: PDQ in its eight dihedral variants (flips and quarter turns), pHash as a
-second opinion on the whole image, PDQ and pHash of the rectangles where a picture sits on a
-plain background (screenshots, memes, borders), and ORB local features, of the picture and
-of its mirror image, for crops (flipped or not) and for artworks shown inside a larger
-picture. Every part is computed from the same working image
-of at most 512x512 pixels' area (``pipelines.engine.decode``), so decoding at reduced size pays
-for all of them. A
-``Fingerprint`` is a plain value: ``to_document()`` gives bytes keyed by algorithm name plus
-``FINGERPRINT_VERSION``; a stored document whose version differs is stale (``is_current``)
-and the image must be fingerprinted again instead of compared.
+``Fingerprint`` made of the parts of the registered algorithm classes (PDQ, pHash, ORB local
+features, embedded regions), all computed from one working image (``pipelines.engine.decode``).
+A new algorithm is one class decorated with ``@algorithm`` (``pipelines.engine.registry``):
+it names its document key and converts its part to and from the stored document, which
+``Fingerprint.to_document`` / ``from_document`` iterate. A stored document whose
+``FINGERPRINT_VERSION`` differs is stale (``is_current``): fingerprint the image again.
 """
 
 from __future__ import annotations
@@ -26,6 +22,7 @@ import scipy.fftpack
 from PIL import Image
 
 from pipelines.engine.decode import decode, prepare
+from pipelines.engine.registry import ALGORITHMS, algorithm
 from pipelines.errors import ImageRejected
 
 # Bump whenever any algorithm, its parameters or the working-image preparation changes:
@@ -39,6 +36,7 @@ FLAT_STD = 3.0
 _AREA = cv2.INTER_AREA
 
 
+@algorithm
 class PdqFingerprint:
     """Meta's PDQ: 256 bits from a 64x64 DCT, with a 0..100 quality score.
 
@@ -76,7 +74,16 @@ class PdqFingerprint:
         """Hamming distance between two 32-byte hashes."""
         return hamming(a, b)
 
+    @classmethod
+    def to_field(cls, fp: Fingerprint) -> Any:
+        return {"hashes": fp.pdq, "quality": fp.pdq_quality}
 
+    @classmethod
+    def from_field(cls, value: Any) -> dict[str, Any]:
+        return {"pdq": bytes(value["hashes"]), "pdq_quality": int(value["quality"])}
+
+
+@algorithm
 class PHashFingerprint:
     """imagehash's pHash: 64 bits from the low frequencies of a 32x32 DCT.
 
@@ -126,7 +133,16 @@ class PHashFingerprint:
         """Hamming distance between two 8-byte hashes."""
         return hamming(a, b)
 
+    @classmethod
+    def to_field(cls, fp: Fingerprint) -> Any:
+        return fp.phash.hex()
 
+    @classmethod
+    def from_field(cls, value: Any) -> dict[str, Any]:
+        return {"phash": bytes.fromhex(value)}
+
+
+@algorithm
 class OrbFeatures:
     """OpenCV ORB keypoints and 256-bit binary descriptors of the working image.
 
@@ -228,7 +244,24 @@ class OrbFeatures:
         """Decode stored descriptors to an (n, 32) uint8 array."""
         return np.frombuffer(packed, dtype=np.uint8).reshape(-1, cls.size)
 
+    # Stored key -> Fingerprint field.
+    _fields: ClassVar[dict[str, str]] = {
+        "xy": "orb_xy",
+        "desc": "orb_desc",
+        "mirror_xy": "orb_mirror_xy",
+        "mirror_desc": "orb_mirror_desc",
+    }
 
+    @classmethod
+    def to_field(cls, fp: Fingerprint) -> Any:
+        return {key: getattr(fp, field) for key, field in cls._fields.items()}
+
+    @classmethod
+    def from_field(cls, value: Any) -> dict[str, Any]:
+        return {field: bytes(value[key]) for key, field in cls._fields.items()}
+
+
+@algorithm
 class EmbeddedRegions:
     """PDQ and pHash of the rectangles where a picture sits inside a larger one.
 
@@ -305,9 +338,13 @@ class EmbeddedRegions:
             records.append(np.packbits(pdq.astype(np.uint8)).tobytes() + phash + bytes([quality]))
         return b"".join(records)
 
+    @classmethod
+    def to_field(cls, fp: Fingerprint) -> Any:
+        return fp.regions
 
-# Every part of a Fingerprint, by its stable name (the keys of ``to_document()``).
-ALGORITHMS = (PdqFingerprint, PHashFingerprint, OrbFeatures, EmbeddedRegions)
+    @classmethod
+    def from_field(cls, value: Any) -> dict[str, Any]:
+        return {"regions": bytes(value)}
 
 
 def hamming(a: bytes, b: bytes) -> int:
@@ -364,19 +401,10 @@ class Fingerprint:
 
     def to_document(self) -> dict[str, Any]:
         """A MongoDB-ready dict: bytes and ints keyed by algorithm name, plus the version."""
-        return {
-            "version": self.version,
-            "size": [self.width, self.height],
-            PdqFingerprint.name: {"hashes": self.pdq, "quality": self.pdq_quality},
-            PHashFingerprint.name: self.phash.hex(),
-            OrbFeatures.name: {
-                "xy": self.orb_xy,
-                "desc": self.orb_desc,
-                "mirror_xy": self.orb_mirror_xy,
-                "mirror_desc": self.orb_mirror_desc,
-            },
-            EmbeddedRegions.name: self.regions,
-        }
+        document: dict[str, Any] = {"version": self.version, "size": [self.width, self.height]}
+        for name, kind in ALGORITHMS.items():
+            document[name] = kind.to_field(self)
+        return document
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Fingerprint:
@@ -387,20 +415,11 @@ class Fingerprint:
                 "fingerprint the image again"
             )
         try:
-            pdq, orb = doc[PdqFingerprint.name], doc[OrbFeatures.name]
             width, height = doc["size"]
-            return cls(
-                pdq=bytes(pdq["hashes"]),
-                pdq_quality=int(pdq["quality"]),
-                phash=bytes.fromhex(doc[PHashFingerprint.name]),
-                orb_xy=bytes(orb["xy"]),
-                orb_desc=bytes(orb["desc"]),
-                width=int(width),
-                height=int(height),
-                regions=bytes(doc[EmbeddedRegions.name]),
-                orb_mirror_xy=bytes(orb["mirror_xy"]),
-                orb_mirror_desc=bytes(orb["mirror_desc"]),
-            )
+            fields: dict[str, Any] = {"width": int(width), "height": int(height)}
+            for name, kind in ALGORITHMS.items():
+                fields.update(kind.from_field(doc[name]))
+            return cls(**fields)
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"malformed fingerprint document: {exc}") from exc
 

@@ -33,7 +33,8 @@ from pipelines.engine.decode import decode
 from pipelines.engine.fingerprint import Fingerprint, fingerprint, is_current
 from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ImageRejected
-from pipelines.stages.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
+from pipelines.stages.items import CrawledImage, CrawledPost
+from pipelines.stages.posts import StoreStage, stop_for_store
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from scrapy.exceptions import CloseSpider
 from pipelines.engine.fingerprint import Fingerprint, is_current
 from pipelines.engine.index import Match, PortfolioIndex
 from pipelines.errors import StoreUnavailable
-from pipelines.stages.posts import CrawledPost, StoreStage, stop_for_store
+from pipelines.stages.items import CrawledPost
+from pipelines.stages.posts import StoreStage, stop_for_store
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class MatchStage(StoreStage):
             new.artworks[artwork_id] = old.artworks[artwork_id]
         stale = 0
         unread = None if not old.fingerprints else ids - old.fingerprints.keys()
-        async for artwork in self.store.artworks(unread):
+        async for artwork in await self.store.artwork_fingerprints(unread):
             if not is_current(artwork.get("fingerprint")):
                 stale += 1
                 continue
@@ -139,7 +140,8 @@ class MatchStage(StoreStage):
                 "artist_id": artwork["artist_id"],
                 "filename": artwork.get("filename"),
             }
-        new.artists = await self.store.artists({a["artist_id"] for a in new.artworks.values()})
+        artist_ids = {a["artist_id"] for a in new.artworks.values()}
+        new.artists = await self.store.artists_by_id(artist_ids)
         loop = asyncio.get_running_loop()
         new.index = await loop.run_in_executor(self.pool, build_index, new.fingerprints)
         self.portfolio = new

@@ -3,7 +3,7 @@
 The order is what makes a killed crawl safe: new images first (keyed by sha256, with their
 fingerprint so a later enrollment can back-scan them, and a thumbnail), then the post (with
 ``images: [{url, sha256}]`` and the images given up, with why), then each hit through
-``pipelines.store.hits.record_hit_async`` (hit upsert plus alert outbox), and only then
+the store's ``record_hit`` (hit upsert plus its alerts), and only then
 ``processed_at`` on the post (a post without hits gets it in its own upsert). Everything is
 an idempotent upsert, so a post redone after a crash ends with the same documents, once
 each. A post with an image that failed for a reason a later crawl may not meet (network
@@ -19,8 +19,9 @@ from typing import Any
 from pymongo.errors import ConnectionFailure
 
 from pipelines.stages.images import transient_failures
-from pipelines.stages.posts import CrawledImage, CrawledPost, StoreStage, stop_for_store
-from pipelines.store.hits import hit_document, record_hit_async
+from pipelines.stages.items import CrawledImage, CrawledPost
+from pipelines.stages.posts import StoreStage, stop_for_store
+from pipelines.store.hits import hit_document
 
 
 class PersistStage(StoreStage):
@@ -54,7 +55,7 @@ class PersistStage(StoreStage):
             for found in image.matches:
                 artist_id = found.artwork["artist_id"]
                 hit = hit_document(artist_id, found.artwork, found.match, post, document, now)
-                hit_id, created = await record_hit_async(self.store.db, hit, found.artist)
+                hit_id, created = await self.store.record_hit(hit, found.artist)
                 self.stats.inc_value(f"artwatch/hits/{_outcome(hit_id, created)}")
                 if hit_id is not None:
                     hits.append(hit_id)

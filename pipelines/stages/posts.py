@@ -1,15 +1,11 @@
 """Stage 1 of the item pipeline: normalise posts, skip finished ones, keep the crawl cursor.
 
-A ``PostItem`` becomes a ``CrawledPost`` (the post document to store plus the work the later
-stages fill in); a post whose document already has ``processed_at`` (set by the store stage
-only after all its images and hits are stored) is dropped, so a killed crawl redoes exactly
-its half-done posts. Cursors follow ``crawler.items.CursorItem``: they are loaded into
-``spider.cursors`` in ``open_spider``, which Scrapy runs before it first iterates the
-spider's ``start()``; PostItems are counted per ``cursor_key`` while they are in flight (until
-Scrapy reports them scraped, dropped or failed) and a CursorItem waits here until its walk has
-none left, then its value is saved only if none of them failed, and the item is dropped so no
-feed ever exports it. With ``ARTWATCH_STORE = "none"`` no database is opened: cursors live in
-memory for the run and posts pass through untouched.
+A ``PostItem`` becomes a ``CrawledPost``; a post the store stage already finished (its document
+has ``processed_at``) is dropped, so a killed crawl redoes exactly its half-done posts. Stored
+cursors go to the spider through the ``cursors_requested`` signal and a walk's ``CursorItem``
+is saved only once all its posts are stored (``pipelines.stages.items`` explains both). With
+``ARTWATCH_STORE = "none"`` no database is opened: cursors live in memory for the run and
+posts pass through untouched.
 """
 
 from __future__ import annotations
@@ -28,6 +24,7 @@ from scrapy import signals
 from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 
 from pipelines.errors import StoreUnavailable
+from pipelines.stages.items import CrawledPost, CursorItem, cursors_requested
 from pipelines.store.aio import AsyncStore
 from pipelines.store.writes import post_key
 
@@ -47,37 +44,6 @@ POST_FIELDS = (
     "query",
     "instance",
 )
-
-
-@dataclass
-class CrawledImage:
-    """One image of a post on its way through the stages; ``data`` is dropped once used."""
-
-    url: str
-    data: bytes | None = None
-    content_type: str = ""
-    sha256: str | None = None
-    stored: dict[str, Any] | None = None  # the images document, when already stored
-    fields: dict[str, Any] | None = None  # a new images document (fingerprint, thumbnail...)
-    fingerprint: Any = None  # pipelines.engine.fingerprint.Fingerprint
-    matches: list[Any] = field(default_factory=list)  # pipelines.stages.match.Found
-    drop: str | None = None  # why this image was given up, a stats key suffix
-
-
-@dataclass
-class CrawledPost:
-    """What the media, match and store stages work on; ``post`` is the document to store."""
-
-    post: dict[str, Any]
-    cursor_key: str | None
-    image_urls: list[str]
-    image_headers: dict[str, str] = field(default_factory=dict)
-    screenshot_png: bytes | None = None
-    images: list[CrawledImage] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return self.post["_id"]
 
 
 @dataclass
@@ -153,30 +119,32 @@ class PostsStage:
         enabled = is_store_enabled(crawler.settings)
         self.store = AsyncStore.for_crawler(crawler) if enabled else None
         self.walks: dict[str, _Walk] = defaultdict(_Walk)
+        self.stored: dict[str, str] = {}  # loaded at open, handed to the spider on request
         self.cursors: dict[str, str] = {}  # saved this run (all of them without a database)
         for signal in (signals.item_scraped, signals.item_dropped):
             crawler.signals.connect(self._settled, signal=signal)
         crawler.signals.connect(self._failed, signal=signals.item_error)
+        crawler.signals.connect(self._stored_cursors, signal=cursors_requested)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> PostsStage:
         return cls(crawler)
 
     async def open_spider(self) -> None:
-        spider = self.crawler.spider
-        if not hasattr(spider, "cursors"):
-            spider.cursors = {}
         if self.store is None:
             return
         try:
             await self.store.open()
-            spider.cursors.update(await self.store.cursors(spider.name))
+            self.stored = await self.store.cursors(self.crawler.spider.name)
         except (StoreUnavailable, ConnectionFailure) as error:
             logger.error("%s; the crawl does not start", error)
             raise CloseSpider("store_unavailable") from error
 
+    def _stored_cursors(self, spider: Any) -> dict[str, str]:
+        return dict(self.stored)
+
     async def process_item(self, item: Any) -> Any:
-        if _is_cursor(item):
+        if isinstance(item, CursorItem):
             return await self._cursor(item)
         key = ItemAdapter(item).get("cursor_key")
         if key:
@@ -220,7 +188,7 @@ class PostsStage:
         self._leave(item, failed=True)
 
     def _leave(self, item: Any, failed: bool) -> None:
-        if _is_cursor(item):
+        if isinstance(item, CursorItem):
             return
         key = ItemAdapter(item).get("cursor_key") if ItemAdapter.is_item(item) else None
         walk = self.walks.get(key) if key else None
@@ -230,11 +198,6 @@ class PostsStage:
         walk.in_flight -= 1
         if walk.in_flight == 0:
             walk.idle.set()
-
-
-def _is_cursor(item: Any) -> bool:
-    # pipelines must not import crawler.items (the arrows point one way), hence the name.
-    return type(item).__name__ == "CursorItem"
 
 
 _STOPPING: weakref.WeakSet = weakref.WeakSet()

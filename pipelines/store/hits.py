@@ -3,13 +3,13 @@
 ``hit_document`` builds a hit exactly as the contract between the crawl and the alerts
 (DESIGN.md, issue 5) from the stored post, the stored image, the artwork and a
 ``pipelines.engine.index.Match``; the crawl pipeline and the back-scan both use it, so a hit looks
-the same whichever found it. ``record_hit`` (sync pymongo) and ``record_hit_async``
-(``AsyncMongoClient``) apply the same writes: a ``$setOnInsert``-only upsert keyed by
-(artwork, image, post), so the first evidence is kept and a repeat changes nothing, then the
-alert outbox (``pipelines.store.alerts``) on every call, new hit or not, which repairs a crash
-between the two. A hit with status ``dismissed`` for the same artwork and image suppresses
-the new hit: the artist said that picture is not theirs (or not worth an alert), and another
-repost of the same bytes must not ask again.
+the same whichever found it. The store's ``record_hit`` applies ``hit_write``: a
+``$setOnInsert``-only upsert keyed by (artwork, image, post), so the first evidence is kept and
+a repeat changes nothing, then the alert writes (``pipelines.store.alerts``) on every call, new
+hit or not, which repairs a crash between the two. A hit with status ``dismissed`` for the
+same artwork and image (``suppression_filter``) suppresses the new hit: the artist said that
+picture is not theirs (or not worth an alert), and another repost of the same bytes must not
+ask again.
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from pipelines.store.alerts import enqueue_alerts, enqueue_alerts_async
 from pipelines.store.writes import Write
 
 HIT_KEY = ("artwork_id", "image_id", "post_id")
@@ -84,45 +81,3 @@ def hit_write(hit: Mapping[str, Any]) -> Write:
 def suppression_filter(hit: Mapping[str, Any]) -> dict[str, Any]:
     """Matches a dismissed hit of the same artwork and image, in any post."""
     return {"artwork_id": hit["artwork_id"], "image_id": hit["image_id"], "status": "dismissed"}
-
-
-def upsert_hit(db: Any, hit: Mapping[str, Any]) -> tuple[str, bool]:
-    """Apply ``hit_write`` to a pymongo ``Database``; returns (hit id, created)."""
-    key, update = hit_write(hit)
-    try:
-        created = db.hits.update_one(key, update, upsert=True).upserted_id is not None
-    except DuplicateKeyError:
-        created = False  # a concurrent writer inserted it between our match and insert
-    return str(db.hits.find_one(key, {"_id": 1})["_id"]), created
-
-
-def record_hit(
-    db: Any, hit: Mapping[str, Any], artist: Mapping[str, Any]
-) -> tuple[str | None, bool]:
-    """Store ``hit`` once and enqueue its alerts; returns (hit id, created).
-
-    Returns ``(None, False)`` when a dismissed hit of the same artwork and image suppresses it.
-    ``db`` is a pymongo ``Database``.
-    """
-    if db.hits.find_one(suppression_filter(hit), {"_id": 1}) is not None:
-        return None, False
-    hit_id, created = upsert_hit(db, hit)
-    enqueue_alerts(db, hit_id, hit, artist)
-    return hit_id, created
-
-
-async def record_hit_async(
-    db: Any, hit: Mapping[str, Any], artist: Mapping[str, Any]
-) -> tuple[str | None, bool]:
-    """``record_hit`` for a database of pymongo's ``AsyncMongoClient``."""
-    if await db.hits.find_one(suppression_filter(hit), {"_id": 1}) is not None:
-        return None, False
-    key, update = hit_write(hit)
-    try:
-        result = await db.hits.update_one(key, update, upsert=True)
-        created = result.upserted_id is not None
-    except DuplicateKeyError:
-        created = False
-    hit_id = str((await db.hits.find_one(key, {"_id": 1}))["_id"])
-    await enqueue_alerts_async(db, hit_id, hit, artist)
-    return hit_id, created

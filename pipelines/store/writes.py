@@ -1,18 +1,35 @@
-"""The crawl's MongoDB writes as pure ``(filter, update)`` pairs, one definition each.
+"""The crawl's MongoDB writes as pure ``(filter, update)`` pairs, one definition each, and the
+two helpers every store module shares (``utcnow``, ``object_id``).
 
-The sync ``pipelines.store.sync.Store`` (CLI, back-scan, tests) and the async crawl pipelines
-(``pipelines.store.aio``) apply the very same pairs, so a post or an image written by either
-side looks the same and every write stays an idempotent upsert keyed by the record's natural
+The operations of ``pipelines.store.operations`` apply these pairs for both the sync and the
+async store, so every write stays an idempotent upsert keyed by the record's natural
 identity. Hits have their pair in ``pipelines.store.hits`` beside the hit contract.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from pipelines.errors import ArtWatchError
+
 Write = tuple[dict[str, Any], dict[str, Any]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def object_id(value: str, what: str) -> ObjectId:
+    """``value`` as an ObjectId; ArtWatchError naming ``what`` when it cannot be one."""
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise ArtWatchError(f"{what} {value!r} is not a valid id") from None
 
 
 def post_key(platform: str, post_id: str) -> str:

@@ -1,28 +1,21 @@
-"""Crawl-level components around the item pipelines: the embedded database and the run record.
+"""The crawl's ``runs`` document, written by ``RunRecorder`` (a Scrapy extension in ``EXTENSIONS``).
 
-``EmbeddedDatabase`` (an add-on, in ``ADDONS``) lets a bare ``scrapy crawl NAME`` work with
-nothing configured: when ``MONGODB_URI`` is unset it starts (or reuses) the nx-27017 server
-under ``ARTWATCH_DATA_DIR`` before any component reads the URI, and stops it when the engine
-stops if it started it. ``RunRecorder`` (an extension) writes the crawl's ``runs`` document:
-a new one, or the one the scheduler created and passed as ``ARTWATCH_RUN_ID``; at the end it
-adds the finish reason, Scrapy's stats (keys made safe for MongoDB) and the counts of posts,
-images, hits and drops by reason.
+It creates a new document, or fills in the one the scheduler created and passed as
+``ARTWATCH_RUN_ID``; at the end it adds the finish reason, Scrapy's stats (keys made safe for
+MongoDB) and the counts of posts, images, hits and drops by reason.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from pymongo.errors import PyMongoError
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 
-from artwatch.embedded import EmbeddedMongo
 from pipelines.errors import StoreUnavailable
 from pipelines.store.aio import AsyncStore
 
@@ -30,35 +23,6 @@ logger = logging.getLogger(__name__)
 
 DROPS_PREFIX = "artwatch/drops/"
 STATUS_BY_REASON = {"finished": "finished", "shutdown": "stopped"}
-
-
-class EmbeddedDatabase:
-    """Add-on: start the embedded database when the crawl has no MONGODB_URI."""
-
-    def __init__(self, crawler: Any):
-        self.crawler = crawler
-        self.server: EmbeddedMongo | None = None
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> EmbeddedDatabase:
-        return cls(crawler)
-
-    def update_settings(self, settings: Any) -> None:
-        if settings.get("ARTWATCH_STORE") == "none" or settings.get("ARTWATCH_MONGODB_URI"):
-            return
-        self.server = EmbeddedMongo(Path(settings.get("ARTWATCH_DATA_DIR") or "var"))
-        uri = self.server.start()
-        logger.info("MONGODB_URI is not set: using the embedded database at %s", uri)
-        # Highest priority: the project's own ARTWATCH_MONGODB_URI (None) must not win.
-        settings.set("ARTWATCH_MONGODB_URI", uri, priority="cmdline")
-        self.crawler.signals.connect(self.stop, signal=signals.engine_stopped)
-        # A crawl that fails before its engine starts (a bad spider argument) never sends
-        # engine_stopped; the server must not outlive the process then either.
-        atexit.register(self.stop)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
 
 
 def mongo_safe(stats: dict[str, Any]) -> dict[str, Any]:
@@ -124,11 +88,11 @@ class RunRecorder:
         try:
             self.store = await AsyncStore.for_crawler(self.crawler).open()
             if self.run_id is None:
-                fields |= {
-                    "source": self.source or spider.name,
-                    "started_at": fields["crawl_started_at"],
-                }
-                self.run_id = await self.store.start_run(fields)
+                source, started = self.source or spider.name, fields["crawl_started_at"]
+                self.run_id = await self.store.start_run(
+                    source, spider.name, fields["args"], pid=fields["pid"],
+                    crawl_started_at=started, started_at=started,
+                )  # fmt: skip
             else:
                 await self.store.update_run(self.run_id, fields)
         except (StoreUnavailable, PyMongoError) as error:

@@ -1,4 +1,5 @@
-"""State changes of alert documents: claim with a lease, finish, back off, hold and group.
+"""The outbox as the dispatcher sees it: claim an alert with a lease, settle it (sent, failed,
+backed off, held) and group held alerts into summaries. Enqueueing is ``pipelines.store.alerts``.
 
 Every change is one atomic update whose filter states the state it expects, so two
 dispatchers never act on the same alert: ``claim`` is a ``find_one_and_update`` from
@@ -24,7 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from pipelines.errors import ArtWatchError
-from pipelines.store.sync import object_id
+from pipelines.store.writes import object_id
 
 LEASE = timedelta(minutes=5)
 BACKOFF_BASE = timedelta(minutes=1)
@@ -53,10 +54,11 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
 
 
 class Outbox:
-    """The ``alerts`` collection seen by one dispatcher, identified by ``worker``."""
+    """The ``alerts`` collection seen by one dispatcher, identified by ``worker``; get it from
+    ``Store.outbox(worker)``. Only the sync store claims: the crawl only enqueues."""
 
-    def __init__(self, db: Any, worker: str):
-        self.alerts = db.alerts
+    def __init__(self, alerts: Any, worker: str):
+        self.alerts = alerts
         self.worker = worker
 
     def claim(self, now: datetime, skip_channels: Iterable[str] = ()) -> dict | None:
