@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import sys
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import typer
 from rich.progress import Progress
 
-from artwatch import dashboard, demo, portfolio, service
+from artwatch import demo, portfolio, service
 from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
 from artwatch.output import console, print_json, print_table
@@ -29,6 +30,8 @@ artist_app = typer.Typer(no_args_is_help=True, help="Enrolled artists.")
 app.add_typer(artist_app, name="artist")
 portfolio_app = typer.Typer(no_args_is_help=True, help="An artist's enrolled artworks.")
 app.add_typer(portfolio_app, name="portfolio")
+admin_app = typer.Typer(no_args_is_help=True, help="Whoever runs this instance.")
+app.add_typer(admin_app, name="admin")
 app.add_typer(alerts_cli.app, name="alerts")
 artist_app.command("set")(alerts_cli.artist_set)
 app.command("crawl")(service.crawl_command)
@@ -218,15 +221,30 @@ def review(
 
 @artist_app.command("login-link")
 def artist_login_link(artist_id: str) -> None:
-    """Print a new dashboard login link for the artist; older links stop working."""
+    """Print a new dashboard login link for the artist (works once, for 24 hours); older
+    links and the artist's open sessions stop working."""
+    from artwatch import web  # FastAPI and uvicorn only for these commands
+
     settings = load_settings()
     with open_store(settings) as store:
         try:
-            token = dashboard.new_login_token(store, artist_id)
+            token = web.new_login_token(store, artist_id)
         except LookupError:
             fail(f"no artist with id {artist_id} (see `artwatch artist list`)")
     base = (settings.artwatch_public_url or f"http://127.0.0.1:{DASHBOARD_PORT}").rstrip("/")
     print(f"{base}/login?token={token}")
+
+
+@admin_app.command("login-link")
+def admin_login_link() -> None:
+    """Print a sign-in link to the operator view (works once, for 24 hours)."""
+    from artwatch import web  # FastAPI and uvicorn only for these commands
+
+    settings = load_settings()
+    with open_store(settings) as store:
+        token = web.new_operator_token(store)
+    base = (settings.artwatch_public_url or f"http://127.0.0.1:{DASHBOARD_PORT}").rstrip("/")
+    print(f"{base}/admin/login?token={token}")
 
 
 @app.command("dashboard")
@@ -237,6 +255,8 @@ def dashboard_command(
     ] = DASHBOARD_PORT,
 ) -> None:
     """Serve the artists' dashboard until Ctrl-C or SIGTERM."""
+    from artwatch import web  # FastAPI and uvicorn only for these commands
+
     settings = load_settings()
     if settings.artwatch_secret_key is None:
         print(
@@ -245,15 +265,18 @@ def dashboard_command(
         key = secrets.token_bytes(32)
     else:
         key = settings.artwatch_secret_key.get_secret_value().encode()
+    config = web.WebConfig(
+        secret_key=key,
+        public_url=settings.artwatch_public_url,
+        allow_private_hosts=settings.artwatch_allow_private_hosts,
+        image_maxsize=settings.artwatch_image_maxsize,
+    )
     with open_store(settings) as store:
-        server = dashboard.make_dashboard_server(store, key, host, port)
-        print(f"dashboard on http://{host}:{server.server_port}/ (Ctrl-C to stop)", flush=True)
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            pass
-        finally:
-            server.server_close()
+        server, sock = web.server(web.create_app(store, config), host, port)
+        print(f"dashboard on http://{host}:{sock.getsockname()[1]}/ (Ctrl-C to stop)", flush=True)
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
 
 
 def gather_status() -> dict:

@@ -266,13 +266,13 @@ def test_an_artist_sees_and_reviews_only_their_hits(any_store):
         any_store.hit("not-an-id")
 
 
-def test_artists_are_found_by_id_and_by_login_token(any_store):
+def test_artists_are_found_by_id_and_updated(any_store):
     ana = _artist(any_store)
     ana_id = str(ana["_id"])
     assert [a["name"] for a in any_store.artists()] == ["Ana"]
     assert list(any_store.artists_by_id([ana_id, "nope"])) == [ana_id]
-    assert any_store.update_artist(ana_id, {"login_token_sha256": "f00d", "min_kind": "exact"})
-    assert any_store.artist_by_login_token("f00d")["min_kind"] == "exact"
+    assert any_store.update_artist(ana_id, {"min_kind": "exact"})
+    assert any_store.artist(ana_id)["min_kind"] == "exact"
     assert any_store.update_artist(str(ObjectId()), {"min_kind": None}) is False
     assert any_store.artist(str(ObjectId())) is None
 
@@ -370,3 +370,56 @@ def test_embedded_server_keeps_bson_types_through_set(store):
     assert document["blob"] == b"\x00\xff"
     assert document["tags"] == ["a", "b"]
     assert store.db.probe.count_documents({"at": {"$lte": utcnow()}}) == 1
+
+
+# the web app's sign-in and review queue -------------------------------------------------------
+
+
+def test_a_login_token_is_spent_once_and_expires(any_store):
+    ana = _artist(any_store)
+    ana_id = str(ana["_id"])
+    assert any_store.set_login_token(ana_id, "t1", NOW + timedelta(hours=24))
+    assert any_store.set_login_token(str(ObjectId()), "t0", NOW) is False
+    assert any_store.consume_login_token("t1", NOW + timedelta(hours=25)) is None  # expired
+    spent = any_store.consume_login_token("t1", NOW)
+    assert str(spent["_id"]) == ana_id and "login_token_sha256" not in spent
+    assert any_store.consume_login_token("t1", NOW) is None  # once
+    version = spent["session_version"]
+    any_store.end_sessions(ana_id)
+    assert any_store.artist(ana_id)["session_version"] == version + 1
+    any_store.set_operator_token("op", NOW + timedelta(hours=1))
+    assert any_store.consume_operator_token("op", NOW)["session_version"] == 1
+    assert any_store.consume_operator_token("op", NOW) is None
+    assert any_store.operator()["session_version"] == 1
+
+
+def test_the_review_queue_pages_filters_and_bulk_reviews_one_artists_hits(any_store):
+    ana = _artist(any_store)
+    bo = any_store.artist(any_store.add_artist("Bo", "bo@example.org"))
+    ana_id = str(ana["_id"])
+    ids = []
+    for n in range(5):
+        found = NOW + timedelta(days=n)
+        platform = "weibo" if n == 4 else "mastodon"
+        ids.append(any_store.upsert_hit(_hit(ana, str(n), found_at=found, platform=platform))[0])
+    bo_hit = any_store.upsert_hit(_hit(bo, "9"))[0]
+    page, total = any_store.hits_page(ana_id, {}, 0, 2)
+    assert total == 5 and [str(h["_id"]) for h in page] == ids[::-1][:2]
+    assert "thumbnail" not in page[0]
+    page, _ = any_store.hits_page(ana_id, {}, 4, 2)
+    assert [str(h["_id"]) for h in page] == [ids[0]]
+    window = {"since": NOW + timedelta(days=1), "until": NOW + timedelta(days=3)}
+    assert any_store.hits_page(ana_id, window)[1] == 2
+    assert any_store.hits_page(ana_id, {"platform": "weibo", "kind": "near"})[1] == 1
+    assert any_store.hit_platforms(ana_id) == ["mastodon", "weibo"]
+    assert any_store.set_hits_status([*ids[:2], bo_hit, "bad-id"], ana_id, "dismissed") == 2
+    assert any_store.hits_page(ana_id, {"status": "dismissed"})[1] == 2
+    assert any_store.hit(bo_hit)["status"] == "new"
+
+
+def test_an_artwork_is_removed_only_by_its_artist(any_store):
+    ana = _artist(any_store)
+    artwork_id, _ = any_store.add_artwork(str(ana["_id"]), "b" * 64, {"filename": "a.png"})
+    assert any_store.remove_artwork(artwork_id, "someone-else") is False
+    assert any_store.remove_artwork(artwork_id, str(ana["_id"])) is True
+    assert any_store.artwork(artwork_id) is None

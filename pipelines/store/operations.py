@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from pipelines.errors import ArtWatchError
@@ -98,6 +98,7 @@ class On:
 
 ARTISTS, ARTWORKS, POSTS, IMAGES = On("artists"), On("artworks"), On("posts"), On("images")
 HITS, ALERTS, CURSORS, RUNS = On("hits"), On("alerts"), On("cursors"), On("runs")
+OPERATOR = On("operator")  # one document: the instance operator's sign-in (web app)
 
 Operation = Generator[Call, Any, Any]
 
@@ -204,14 +205,59 @@ class Operations:
         return _by_id((yield ARTISTS.find({"_id": _ids_in(ids)})))
 
     @operation
-    def artist_by_login_token(self, token_sha256: str) -> Operation:
-        return (yield ARTISTS.find_one({"login_token_sha256": token_sha256}))
-
-    @operation
     def update_artist(self, artist_id: str, fields: Mapping[str, Any]) -> Operation:
         """Set fields of an artist (preferences, login token); False when there is none."""
         key = {"_id": object_id(artist_id, "artist id")}
         return (yield ARTISTS.update_one(key, {"$set": dict(fields)})).matched_count == 1
+
+    @operation
+    def set_login_token(self, artist_id: str, token_sha256: str, expires_at: datetime) -> Operation:
+        """A new sign-in token for the artist; its older token and every session end."""
+        key = {"_id": object_id(artist_id, "artist id")}
+        update = {
+            "$set": {"login_token_sha256": token_sha256, "login_token_expires_at": expires_at},
+            "$inc": {"session_version": 1},
+        }
+        return (yield ARTISTS.update_one(key, update)).matched_count == 1
+
+    @operation
+    def consume_login_token(self, token_sha256: str, now: datetime) -> Operation:
+        """The artist whose unexpired token this is, the token spent in the same write."""
+        query = {"login_token_sha256": token_sha256, "login_token_expires_at": {"$gt": now}}
+        update = {"$unset": {"login_token_sha256": "", "login_token_expires_at": ""}}
+        after = ReturnDocument.AFTER
+        return (yield ARTISTS.find_one_and_update(query, update, return_document=after))
+
+    @operation
+    def end_sessions(self, artist_id: str) -> Operation:
+        """Sign the artist out everywhere: sessions carry the version they began under."""
+        key = {"_id": object_id(artist_id, "artist id")}
+        yield ARTISTS.update_one(key, {"$inc": {"session_version": 1}})
+
+    @operation
+    def set_operator_token(self, token_sha256: str, expires_at: datetime) -> Operation:
+        """``set_login_token`` for the instance's operator (``artwatch admin login-link``)."""
+        update = {
+            "$set": {"login_token_sha256": token_sha256, "login_token_expires_at": expires_at},
+            "$inc": {"session_version": 1},
+        }
+        yield OPERATOR.update_one({"_id": "operator"}, update, upsert=True)
+
+    @operation
+    def consume_operator_token(self, token_sha256: str, now: datetime) -> Operation:
+        """``consume_login_token`` for the operator: the operator document, or None."""
+        query = {
+            "_id": "operator",
+            "login_token_sha256": token_sha256,
+            "login_token_expires_at": {"$gt": now},
+        }
+        update = {"$unset": {"login_token_sha256": "", "login_token_expires_at": ""}}
+        after = ReturnDocument.AFTER
+        return (yield OPERATOR.find_one_and_update(query, update, return_document=after))
+
+    @operation
+    def operator(self) -> Operation:
+        return (yield OPERATOR.find_one({"_id": "operator"}, {"session_version": 1}))
 
     # artworks --------------------------------------------------------------------------
 
@@ -252,6 +298,12 @@ class Operations:
         query = {} if artist_id is None else {"artist_id": artist_id}
         found = yield ARTWORKS.find(query, {"thumbnail": 0}, sort=[("created_at", ASCENDING)])
         return found
+
+    @operation
+    def remove_artwork(self, artwork_id: str, artist_id: str) -> Operation:
+        """Delete one of the artist's artworks (its hits stay, as evidence); False if none."""
+        query = {"_id": object_id(artwork_id, "artwork id"), "artist_id": artist_id}
+        return (yield ARTWORKS.delete_one(query)).deleted_count == 1
 
     @operation
     def artworks_by_id(self, ids: Iterable[str]) -> Operation:
@@ -382,6 +434,40 @@ class Operations:
         if status is not None:
             query["status"] = status
         return (yield HITS.find(query, NO_IMAGES, sort=[("found_at", DESCENDING)]))
+
+    @operation
+    def hits_page(
+        self, artist_id: str, filters: Mapping[str, Any], skip: int = 0, limit: int = 50
+    ) -> Operation:
+        """One page of the artist's hits without pictures, newest first, and their total.
+
+        ``filters`` may hold ``status``, ``kind``, ``platform`` (exact values) and
+        ``since``/``until`` (datetimes bounding ``found_at``).
+        """
+        query: dict[str, Any] = {"artist_id": artist_id}
+        query.update({k: filters[k] for k in ("status", "kind", "platform") if filters.get(k)})
+        bounds = (("since", "$gte"), ("until", "$lt"))
+        found_at = {op: filters[k] for k, op in bounds if filters.get(k) is not None}
+        if found_at:
+            query["found_at"] = found_at
+        total = yield HITS.count_documents(query)
+        sort = [("found_at", DESCENDING), ("_id", DESCENDING)]
+        page = yield HITS.find(query, NO_IMAGES, sort=sort, skip=skip, limit=limit)
+        return page, total
+
+    @operation
+    def hit_platforms(self, artist_id: str) -> Operation:
+        """The platforms the artist has hits on, for the review queue's filter."""
+        return sorted((yield HITS.distinct("platform", {"artist_id": artist_id})))
+
+    @operation
+    def set_hits_status(self, hit_ids: Iterable[str], artist_id: str, status: str) -> Operation:
+        """``set_hit_status`` for several of the artist's hits; the number changed."""
+        if status not in HIT_STATUSES:
+            raise ArtWatchError(f"status {status!r} is not one of {', '.join(HIT_STATUSES)}")
+        query = {"_id": _ids_in(hit_ids), "artist_id": artist_id}
+        update = {"$set": {"status": status, "reviewed_at": utcnow()}}
+        return (yield HITS.update_many(query, update)).matched_count
 
     @operation
     def hits_by_id(self, ids: Iterable[str]) -> Operation:
