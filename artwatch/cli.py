@@ -16,9 +16,12 @@ from rich.progress import Progress
 from artwatch import demo, portfolio, service
 from artwatch.alerts import cli as alerts_cli
 from artwatch.context import open_store
+from artwatch.health import UNHEALTHY, health_rows
 from artwatch.output import console, print_json, print_table
 from artwatch.scheduler import print_sources, sources_status
+from artwatch.sealed import SecretBox
 from artwatch.settings import load_settings, load_sources
+from pipelines.engine.descriptor import model_status
 from pipelines.errors import ArtWatchError
 from pipelines.store.sync import redact_uri
 
@@ -75,6 +78,7 @@ def artist_add(
                 f"webhook secret (shown once, give it to the receiver): {webhook_secret}",
                 file=sys.stderr,
             )
+        webhook_secret = SecretBox.from_settings(load_settings()).seal(webhook_secret)
     with open_store() as store:
         print(store.add_artist(name, email, webhook, webhook_secret))
 
@@ -267,6 +271,7 @@ def dashboard_command(
         key = settings.artwatch_secret_key.get_secret_value().encode()
     config = web.WebConfig(
         secret_key=key,
+        secret_box=SecretBox.from_settings(settings),
         public_url=settings.artwatch_public_url,
         allow_private_hosts=settings.artwatch_allow_private_hosts,
         image_maxsize=settings.artwatch_image_maxsize,
@@ -299,6 +304,8 @@ def gather_status() -> dict:
                 for run in store.last_runs(10)
             ],
             "sources": sources_status(store, load_sources()),
+            "health": health_rows(store),
+            "descriptor": model_status() or "on",
         }
 
 
@@ -309,9 +316,15 @@ def status(as_json: JsonFlag = False) -> None:
     if as_json:
         print_json(report)
         return
+    # An unhealthy source comes first: a crawl that reads nothing must not hide in a table.
+    for row in report["health"]:
+        if row["state"] == UNHEALTHY:
+            reasons = "; ".join(row["reasons"]) or "see its last runs"
+            print(f"UNHEALTHY source {row['source']} ({row['broken_runs']} runs): {reasons}")
     database = report["database"]
     kind = "embedded nx-27017" if database["embedded"] else "MongoDB"
     print(f"database: {database['uri']} ({kind}, db {database['name']})")
+    print(f"learned descriptor: {report['descriptor']}")
     print_table("Stored", [report["counts"]], list(report["counts"]))
     for title in ("hits", "alerts"):
         rows = [{"status": k, "count": v} for k, v in sorted(report[title].items())]

@@ -7,12 +7,16 @@ adds what only the parent knows: the exit code, whether it timed out or was stop
 path of the crawl's log (``<ARTWATCH_DATA_DIR>/logs/<run id>.log``). A fresh process per
 crawl because Twisted's reactor cannot be restarted; a process group per crawl so that a
 timeout or a shutdown ends the crawl together with anything it started (a browser), and so
-that Ctrl-C in a terminal reaches the service, which then stops its crawls in order.
+that Ctrl-C in a terminal reaches the service, which then stops its crawls in order. A crawl
+gets SIGKILL when its runner dies (Linux parent-death signal), and is ended when the database
+stops answering; a run nobody could record is marked ``abandoned`` at the next start
+(``mark_abandoned``, called by ``artwatch.context.open_store``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -26,9 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from artwatch.embedded import process_alive
+from pymongo.errors import PyMongoError
+
+from artwatch.embedded import answers_ping, process_alive
+from artwatch.health import HealthMonitor
+from artwatch.private import private_dir, private_opener
 from artwatch.settings import PROJECT_ROOT, Settings
-from pipelines.errors import ArtWatchError
+from pipelines.errors import ArtWatchError, StoreUnavailable
 from pipelines.store.sync import Store
 
 log = logging.getLogger("artwatch.crawls")
@@ -39,6 +47,13 @@ HOST = socket.gethostname()
 KILL_AFTER_SECONDS = 5.0
 # What a finished crawl's log line shows, in this order, when the run document has them.
 SUMMARY_KEYS = ("posts", "images", "hits", "dropped", "errors")
+# While a crawl runs the runner pings the database this often; after this many unanswered
+# pings in a row (each waits DB_PING_MS) the database is gone: the crawl is ended.
+DB_CHECK_SECONDS = 3.0
+DB_MISSES = 3
+DB_PING_MS = 3000
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class CrawlRunner:
         extra_env: Mapping[str, str] | None = None,
     ):
         self.store = store
+        self.health = HealthMonitor(store, settings)
         # Child crawls use this store's server: the embedded one when MONGODB_URI is unset.
         self.env = {**crawl_environment(settings, store.uri), **(extra_env or {})}
         self.log_dir = Path(settings.artwatch_data_dir).resolve() / "logs"
@@ -140,8 +156,16 @@ class CrawlRunner:
         except KeyboardInterrupt:
             self._record(run_id, "stopped", None, time.monotonic() - started)
             raise
+        except StoreUnavailable:
+            with contextlib.suppress(PyMongoError):  # back already? then say so now
+                self._record(run_id, "failed", None, time.monotonic() - started)
+            raise
         seconds = time.monotonic() - started
-        run = self._record(run_id, status, exit_code, seconds)
+        try:
+            run = self._record(run_id, status, exit_code, seconds)
+        except PyMongoError as error:
+            raise _gone(run_id, error) from None
+        self._check_health(run)
         outcome = CrawlOutcome(run_id, run["status"], exit_code, log_path, seconds, run)
         log.log(
             logging.INFO if outcome.ok else logging.WARNING,
@@ -156,11 +180,12 @@ class CrawlRunner:
         for key, value in crawl.args.items():
             command += ["-a", f"{key}={value}"]
         command += ["-s", f"ARTWATCH_RUN_ID={run_id}"]
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log_path.parent.parent)  # the data dir: logs quote what crawls found
+        private_dir(log_path.parent)
         with self._lock:
             if self._stopping:
                 return None, "stopped"
-            with open(log_path, "ab") as log_file:
+            with open(log_path, "ab", opener=private_opener) as log_file:
                 process = subprocess.Popen(
                     command,
                     cwd=PROJECT_ROOT,
@@ -169,15 +194,16 @@ class CrawlRunner:
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with(os.getpid()),
                 )
             self._running[run_id] = process
         try:
             try:
-                exit_code = process.wait(crawl.timeout_seconds)
+                exit_code = self._wait(process, crawl.timeout_seconds, run_id)
             except subprocess.TimeoutExpired:
                 log.warning("crawl timed out after %ss: run=%s", crawl.timeout_seconds, run_id)
                 return _end(process), "timeout"
-            except KeyboardInterrupt:  # Ctrl-C or SIGTERM to `artwatch crawl`
+            except (KeyboardInterrupt, StoreUnavailable):  # Ctrl-C, SIGTERM, the database gone
                 _end(process)
                 raise
         finally:
@@ -187,6 +213,22 @@ class CrawlRunner:
         if run_id in self._stopped:
             return exit_code, "stopped"
         return exit_code, "finished" if exit_code == 0 else "failed"
+
+    def _wait(self, process: subprocess.Popen, timeout: float, run_id: str) -> int:
+        """``process.wait(timeout)`` that raises StoreUnavailable once the database is gone:
+        the crawl could not store what it finds, and its run could not be recorded."""
+        deadline = time.monotonic() + timeout
+        misses = 0
+        while True:
+            try:
+                return process.wait(max(0.0, min(DB_CHECK_SECONDS, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            misses = 0 if answers_ping(self.store.uri, DB_PING_MS) else misses + 1
+            if misses >= DB_MISSES:
+                log.error("the database stopped answering: ending crawl run=%s", run_id)
+                raise _gone(run_id, None)
 
     def _record(self, run_id: str, status: str, exit_code: int | None, seconds: float) -> dict:
         fields: dict[str, Any] = {"exit_code": exit_code, "seconds": round(seconds, 3)}
@@ -200,6 +242,16 @@ class CrawlRunner:
             fields["status"] = status
         self.store.finish_run(run_id, fields)
         return self.store.run(run_id)
+
+    def _check_health(self, run: dict) -> None:
+        """Hold the run against its source's expectations; a crawl we stopped says nothing
+        about the platform. A failure here is logged, never the crawl's."""
+        if run.get("status") == "stopped":
+            return
+        try:
+            self.health.check_run(run)
+        except Exception:
+            log.exception("health check of run %s failed", run.get("_id"))
 
     def stop_all(self, grace_seconds: float, hurry: threading.Event | None = None) -> None:
         """Refuse new crawls, wait up to ``grace_seconds`` (or until ``hurry`` is set) for
@@ -241,6 +293,29 @@ def mark_abandoned(store: Store) -> list[str]:
         store.finish_run(str(run["_id"]), {"status": "abandoned"})
         abandoned.append(str(run["_id"]))
     return abandoned
+
+
+def _gone(run_id: str, error: Exception | None) -> StoreUnavailable:
+    why = f" ({type(error).__name__})" if error else ""
+    return StoreUnavailable(
+        f"the database stopped answering during crawl run {run_id}{why}; the crawl was ended "
+        "and its run is marked when ArtWatch next starts with the database back"
+    )
+
+
+def _die_with(parent: int):
+    """A ``preexec_fn``: the crawl gets SIGKILL when its runner dies, even by SIGKILL (Linux).
+
+    The signal follows the runner's thread that forked, which waits for this crawl to end.
+    """
+
+    def preexec() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the runner died before the signal was armed
+            os._exit(1)
+
+    return preexec
 
 
 def _end(process: subprocess.Popen) -> int | None:

@@ -1,8 +1,9 @@
 """The embedded database: an ``nx-27017`` server (MongoDB wire protocol over SQLite).
 
-When ``MONGODB_URI`` is unset ArtWatch starts one as a child process on a free 127.0.0.1
-port, with its files under ``ARTWATCH_DATA_DIR/mongo`` and its own pid file, and records
-the port in ``server.json`` there. A second ArtWatch process on the same data dir finds
+When ``MONGODB_URI`` is unset ArtWatch starts one as a child process listening on a unix
+socket that only the owner can connect to (nx-27017 has no authentication), with its files
+under ``ARTWATCH_DATA_DIR/mongo`` (0700) and its own pid file, and records the socket in
+``server.json`` there. A second ArtWatch process on the same data dir finds
 that file, checks the server answers, and reuses it instead of starting another; only the
 process that started the server stops it. A server left behind by a killed ArtWatch is
 reused the same way, so its data is found again.
@@ -12,30 +13,54 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from artwatch.private import private_dir, private_opener, write_private
 from pipelines.errors import StoreUnavailable
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
+# sun_path holds 108 bytes on Linux; a socket path longer than this moves to a private
+# directory of ours under the temporary directory.
+MAX_SOCKET_PATH = 100
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def socket_path(home: Path) -> Path:
+    """Where the server listens: in ``home``, or (a deep data dir) in /tmp/artwatch-<uid>."""
+    path = home / "nx-27017.sock"
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    short = Path(tempfile.gettempdir()) / f"artwatch-{os.getuid()}"
+    private_dir(short)
+    if short.is_symlink() or short.stat().st_uid != os.getuid():
+        raise StoreUnavailable(f"{short} belongs to someone else; set ARTWATCH_DATA_DIR shorter")
+    return short / (hashlib.sha256(os.fsencode(home)).hexdigest()[:16] + ".sock")
+
+
+def socket_uri(path: Path) -> str:
+    """The pymongo URI of a unix socket (its path percent-encoded as the host)."""
+    return f"mongodb://{quote(str(path), safe='')}/"
 
 
 def answers_ping(uri: str, timeout_ms: int = 500) -> bool:
@@ -50,21 +75,27 @@ def answers_ping(uri: str, timeout_ms: int = 500) -> bool:
 
 
 def process_alive(pid: int) -> bool:
-    """True while a process with this pid exists (ours or not)."""
+    """True while a process with this pid exists (ours or not) and is not a zombie (dead, not
+    yet reaped: an orphan's zombie lingers as long as init leaves it, in a container forever)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: existing is all we know
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 class EmbeddedMongo:
     """One nx-27017 server per data dir; ``start()`` returns its URI."""
 
     def __init__(self, data_dir: Path):
-        self.home = Path(data_dir).resolve() / "mongo"
+        self.data_dir = Path(data_dir).resolve()
+        self.home = self.data_dir / "mongo"
         self.state_file = self.home / "server.json"
         self.pid_file = self.home / "nx-27017.pid"
         self.log_file = self.home / "nx-27017.log"
@@ -77,7 +108,8 @@ class EmbeddedMongo:
         return self._process is not None
 
     def start(self) -> str:
-        self.home.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
+        private_dir(self.home)
         with self._lock():
             self.uri = self._running_uri() or self._spawn()
         return self.uri
@@ -92,13 +124,14 @@ class EmbeddedMongo:
             self._process.kill()
             self._process.wait()
         self._process = None
+        socket_path(self.home).unlink(missing_ok=True)
         self.state_file.unlink(missing_ok=True)
         self.pid_file.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
         # Two ArtWatch processes starting at once must agree on one server.
-        with open(self.home / ".lock", "w") as lock:
+        with open(self.home / ".lock", "w", opener=private_opener) as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
@@ -107,30 +140,44 @@ class EmbeddedMongo:
             state = json.loads(self.state_file.read_text())
         except (FileNotFoundError, ValueError):
             return None
-        uri = f"mongodb://127.0.0.1:{state['port']}/"
+        if "socket" not in state:  # an older release's TCP server, open to every local user
+            _retire(state["pid"])
+            return None
+        uri = socket_uri(Path(state["socket"]))
         if process_alive(state["pid"]) and answers_ping(uri):
             return uri
         return None
 
     def _spawn(self) -> str:
-        port = free_port()
+        self._clear_stale_pid_file()
+        path = socket_path(self.home)
         command = [
             sys.executable, "-m", "artwatch.nxserver",
-            "--data-dir", str(self.home / "data"),
-            "--host", "127.0.0.1",
-            "--port", str(port),
+            "--data-dir", str(private_dir(self.home / "data")),
+            "--host", str(path),
             "--pid-file", str(self.pid_file),
             "--log-file", str(self.log_file),
         ]  # fmt: skip
-        with open(self.log_file, "ab") as log:
+        with open(self.log_file, "ab", opener=private_opener) as log:
             # A session of its own: Ctrl-C reaches ArtWatch, which then stops the server.
             self._process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        uri = f"mongodb://127.0.0.1:{port}/"
+        uri = socket_uri(path)
         self._wait_until_ready(uri)
-        self.state_file.write_text(json.dumps({"port": port, "pid": self._process.pid}))
+        state = {"socket": str(path), "pid": self._process.pid}
+        write_private(self.state_file, json.dumps(state).encode())
         return uri
+
+    def _clear_stale_pid_file(self) -> None:
+        # nx-27017 refuses to start while its pid file names a process that exists, and a
+        # killed server whose parent died too can linger as a zombie nobody reaps.
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return
+        if not process_alive(pid):
+            self.pid_file.unlink(missing_ok=True)
 
     def _wait_until_ready(self, uri: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -145,6 +192,22 @@ class EmbeddedMongo:
             f"the embedded database did not start (log: {self.log_file}); "
             "set MONGODB_URI to use a MongoDB server instead"
         )
+
+
+def _retire(pid: int) -> None:
+    """Stop an embedded server of an older release, so one server uses the files at a time."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return
+    if b"artwatch.nxserver" not in command:  # the pid has been reused since
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if process_alive(pid):
+        os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager

@@ -8,14 +8,23 @@ binary fields with ``$set``, so the embedded server runs with the Python path fo
 JSON encoder taught to store ``bytes`` the way neosqlite stores its own ``Binary``. Run as
 ``python -m artwatch.nxserver`` with nx-27017's own arguments; tests/test_store_contract.py
 checks both behaviours through pymongo.
+
+nx-27017 has no authentication and listens on TCP, where every local user can connect. Given
+a path as ``--host``, this entry point listens on a unix socket there instead, created 0600
+(under umask 077, so every database file is 0600 too): only the owner can connect.
 """
 
+import asyncio
+import os
 import sys
 
 from neosqlite.binary import Binary
 from neosqlite.collection import json_helpers
 from neosqlite.collection.query_helper.utils import set_force_fallback
+from nx_27017 import server
 from nx_27017.nx_27017 import main
+
+_serve_tcp = server.run_server
 
 
 class _BytesAwareEncoder(json_helpers.NeoSQLiteJSONEncoder):
@@ -25,7 +34,22 @@ class _BytesAwareEncoder(json_helpers.NeoSQLiteJSONEncoder):
         return super().default(obj)
 
 
+async def _serve(host: str, port: int, handler) -> None:
+    if not host.startswith("/"):
+        await _serve_tcp(host, port, handler)
+        return
+    listener = await asyncio.start_unix_server(
+        lambda reader, writer: server.handle_client(reader, writer, handler), path=host
+    )
+    os.chmod(host, 0o600)
+    server.logger.info("Listening on unix socket %s", host)
+    async with listener:
+        await listener.serve_forever()
+
+
 if __name__ == "__main__":
+    os.umask(0o077)
+    server.run_server = _serve
     set_force_fallback(True)
     json_helpers.NeoSQLiteJSONEncoder = _BytesAwareEncoder
     sys.argv[0] = "nx-27017"

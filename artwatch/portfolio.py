@@ -1,10 +1,11 @@
 """Enrollment: an artist's files, folders or URLs become fingerprinted artworks.
 
 Each source is read (URLs with httpx, every redirect hop through the private-address guard,
-with a size limit), hashed (an artist's duplicate is skipped), fingerprinted with the crawl's
-engine and stored with a thumbnail; an unreadable source is reported with the reason and the
-rest go on. ``backscan`` searches already crawled images for new artworks; ``refresh``
-re-reads each artwork's source when the fingerprint version changes.
+every connection opened to the address the guard checked, with a size limit), hashed (an
+artist's duplicate is skipped), fingerprinted with the crawl's engine and stored with a
+thumbnail; an unreadable source is reported with the reason and the rest go on.
+``backscan`` searches already crawled images for new artworks; ``refresh`` re-reads each
+artwork's source when the fingerprint version changes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from PIL import Image
 
@@ -24,7 +26,7 @@ from pipelines.engine.fingerprint import Fingerprint, fingerprint, is_current
 from pipelines.engine.index import PortfolioIndex
 from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ArtWatchError, FetchError, ImageRejected
-from pipelines.netguard import check_url
+from pipelines.netguard import check_host, check_url
 from pipelines.store.hits import hit_document
 from pipelines.store.sync import Store
 from pipelines.store.writes import object_id, utcnow
@@ -70,7 +72,10 @@ def read_source(source: str, allow_private: Iterable[str] = ()) -> bytes:
 def _download(url: str, allow_private: tuple[str, ...]) -> bytes:
     """GET ``url``, following redirects one hop at a time so each target passes the guard."""
     headers = {"User-Agent": USER_AGENT}
-    with httpx.Client(headers=headers, timeout=DOWNLOAD_TIMEOUT_SECONDS) as client:
+    transport = _pinned_transport(allow_private)
+    with httpx.Client(
+        headers=headers, timeout=DOWNLOAD_TIMEOUT_SECONDS, transport=transport
+    ) as client:
         request = client.build_request("GET", url)
         for _ in range(MAX_REDIRECTS + 1):
             check_url(str(request.url), allow_private)  # also refuses every scheme but http(s)
@@ -85,6 +90,34 @@ def _download(url: str, allow_private: tuple[str, ...]) -> bytes:
             except httpx.HTTPError as error:
                 raise FetchError(f"download failed: {error}") from None
     raise FetchError(f"download failed: more than {MAX_REDIRECTS} redirects")
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    """Opens each connection to an address the guard checked at that moment, never to a
+    second DNS answer (rebinding); TLS still verifies the certificate for the URL's host."""
+
+    def __init__(self, allow_private: tuple[str, ...]):
+        self.allow_private = allow_private
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        failure: Exception = FetchError(f"download failed: no address for {host}")
+        for address in check_host(host, port, self.allow_private):
+            try:
+                return super().connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as error:
+                failure = error
+        raise failure
+
+
+def _pinned_transport(allow_private: tuple[str, ...]) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport()
+    # httpx takes no network backend: its pool is rebuilt around ours (tested by rebinding).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(), network_backend=_PinnedBackend(allow_private)
+    )
+    return transport
 
 
 def _body(response: httpx.Response) -> bytes:

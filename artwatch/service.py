@@ -25,7 +25,7 @@ from artwatch import portfolio
 from artwatch import scheduler as jobs
 from artwatch.alerts import dispatch
 from artwatch.context import open_store
-from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, mark_abandoned, parse_args
+from artwatch.crawls import Crawl, CrawlOutcome, CrawlRunner, parse_args
 from artwatch.settings import (
     Settings,
     Sources,
@@ -83,9 +83,7 @@ class StopSignal:
 def run_service(settings: Settings, sources: Sources, stop: StopSignal) -> None:
     """Run the scheduler until ``stop`` is requested; see the module docstring."""
     enabled = [source for source in sources.sources if source.enabled]
-    with open_store(settings) as store:
-        for run_id in mark_abandoned(store):
-            log.warning("run %s was left running by a service that died: abandoned", run_id)
+    with open_store(settings) as store:  # marks runs a dead service left running: abandoned
         refresh_portfolio(store, settings)
         runner = CrawlRunner(store, settings)
         alerts = dispatch_pass(store, settings, sources)

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     artwatch_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     artwatch_public_url: str | None = None
     artwatch_secret_key: SecretStr | None = None
+    artwatch_secrets_key: SecretStr | None = None
     artwatch_redis_url: str | None = None
     artwatch_allow_private_hosts: Annotated[tuple[str, ...], NoDecode] = ()
     artwatch_image_maxsize: int = Field(default=25 * 1024 * 1024, gt=0)
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     artwatch_alert_channels: Annotated[dict[str, str | None], NoDecode] = {}
     smtp_url: SecretStr | None = None
     alert_from: str = "ArtWatch <artwatch@localhost>"
+    artwatch_operator_email: str | None = None
+    artwatch_operator_webhook: str | None = None
+    artwatch_operator_webhook_secret: SecretStr | None = None
     bluesky_handle: str | None = None
     bluesky_app_password: SecretStr | None = None
     reddit_client_id: str | None = None
@@ -95,6 +99,8 @@ class Settings(BaseSettings):
     deviantart_client_secret: SecretStr | None = None
     civitai_api_key: SecretStr | None = None
     xhs_storage_state: Path | None = None
+    weibo_cookie: SecretStr | None = None
+    lofter_cookie: SecretStr | None = None
 
     @field_validator("artwatch_allow_private_hosts", mode="before")
     @classmethod
@@ -139,7 +145,11 @@ class Settings(BaseSettings):
         "smtp_url",
         "artwatch_public_url",
         "artwatch_secret_key",
+        "artwatch_secrets_key",
         "artwatch_redis_url",
+        "artwatch_operator_email",
+        "artwatch_operator_webhook",
+        "artwatch_operator_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -203,6 +213,32 @@ class Platform(Politeness):
     subreddits: tuple[str, ...] = ()
 
 
+class Health(StrictModel):
+    """What every run of a source must show (``artwatch.health``); broken ``unhealthy_after``
+    runs in a row, the source is unhealthy and the operator is told."""
+
+    unhealthy_after: int = Field(default=3, ge=1)
+    # Posts the spider understood: yielded, older than the cutoff, or skipped by name.
+    min_posts: int = Field(default=1, ge=0)
+    min_images: int = Field(default=0, ge=0)
+    # Share of listing pages and entries that failed to parse (a renamed field, HTML for JSON).
+    max_shape_error_share: float = Field(default=0.2, ge=0, le=1)
+    # Share of responses that were HTTP 4xx/5xx or network failures.
+    max_http_error_ratio: float = Field(default=0.5, ge=0, le=1)
+    finish_reasons: tuple[str, ...] = ("finished",)
+
+
+class HealthOverrides(StrictModel):
+    """A source's own ``health``: the fields it names replace the defaults'."""
+
+    unhealthy_after: int | None = Field(default=None, ge=1)
+    min_posts: int | None = Field(default=None, ge=0)
+    min_images: int | None = Field(default=None, ge=0)
+    max_shape_error_share: float | None = Field(default=None, ge=0, le=1)
+    max_http_error_ratio: float | None = Field(default=None, ge=0, le=1)
+    finish_reasons: tuple[str, ...] | None = None
+
+
 class Source(StrictModel):
     """One scheduled crawl: a spider, its arguments and when to run it."""
 
@@ -212,6 +248,7 @@ class Source(StrictModel):
     schedule: Schedule
     timeout_minutes: float = Field(default=30, gt=0)
     enabled: bool = True
+    health: HealthOverrides = HealthOverrides()
 
 
 class Alerts(StrictModel):
@@ -228,6 +265,7 @@ class Sources(StrictModel):
     platforms: dict[SpiderName, Platform] = {}
     sources: list[Source] = []
     alerts: Alerts = Alerts()
+    health: Health = Health()
 
     @model_validator(mode="after")
     def _unique_names(self) -> Sources:
@@ -239,6 +277,15 @@ class Sources(StrictModel):
 
     def platform(self, spider: str) -> Platform:
         return self.platforms.get(spider, Platform())
+
+    def source(self, name: str) -> Source | None:
+        return next((source for source in self.sources if source.name == name), None)
+
+    def health_of(self, name: str) -> Health:
+        """The expectations of source ``name``: the defaults, then its own overrides."""
+        source = self.source(name)
+        own = source.health.model_dump(exclude_none=True) if source else {}
+        return self.health.model_copy(update=own)
 
 
 def _describe(error: ValidationError, where: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,10 +28,13 @@ import numpy as np
 import pdqhash
 from PIL import Image
 
-from benchmarks.corpus import CACHE, procedural, real_images
-from benchmarks.edits import FAMILIES
+from benchmarks.corpus import CACHE, low_detail, procedural, real_images
+from benchmarks.edits import DERIVATIVES, FAMILIES, LOW_DETAIL_FAMILIES
+from pipelines.engine.descriptor import SscdDescriptor
+from pipelines.engine.exact import ColourLayout
 from pipelines.engine.fingerprint import Fingerprint, OrbFeatures, fingerprint
 from pipelines.engine.index import PortfolioIndex, verify_features
+from pipelines.engine.regions import RegionDescriptors
 from pipelines.errors import ImageRejected
 
 CACHE_VERSION = "v1"
@@ -39,6 +43,9 @@ CACHE_VERSION = "v1"
 PHASH_BASELINE = 14
 PDQ_BASELINE = 31
 _EXCLUDED_REAL = {"skimage:motorcycle_right.png"}  # the stereo twin of motorcycle_left
+# Low-detail works (gradients, minimal wallpapers, fine textures) in each split's portfolio,
+# queried only as reposts (LOW_DETAIL_FAMILIES), and as many among its unrelated images.
+LOW_DETAIL = 6
 
 
 @dataclass
@@ -56,22 +63,39 @@ def test_split(portfolio_size: int, distractors: int) -> Split:
     other = {n: real[n] for n in names[1::2]}
     for seed in range(1000, 1000 + portfolio_size - len(own)):
         own[f"gen:{seed}"] = _cached_procedural(seed)
-    for seed in range(5000, 5000 + distractors - len(other)):
+    for seed in range(5000, 5000 + distractors - len(other) - 2 * LOW_DETAIL):
         other[f"gen:{seed}"] = _cached_procedural(seed)
+    own.update(_low_detail(6000, LOW_DETAIL))
+    other.update(_low_detail(7000, 2 * LOW_DETAIL))
     return Split("test", own, other, seed=7)
 
 
 def calibration_split(portfolio_size: int, distractors: int) -> Split:
     own = {f"gen:{s}": _cached_procedural(s) for s in range(100_000, 100_000 + portfolio_size)}
-    other = {f"gen:{s}": _cached_procedural(s) for s in range(200_000, 200_000 + distractors)}
+    other = {
+        f"gen:{s}": _cached_procedural(s)
+        for s in range(200_000, 200_000 + distractors - 2 * LOW_DETAIL)
+    }
+    own.update(_low_detail(110_000, LOW_DETAIL))
+    other.update(_low_detail(210_000, 2 * LOW_DETAIL))
     return Split("calibration", own, other, seed=11)
 
 
+def _low_detail(start: int, count: int) -> dict[str, Image.Image]:
+    return {f"low:{s}": _cached(s, low_detail) for s in range(start, start + count)}
+
+
 def _cached_procedural(seed: int) -> Image.Image:
-    path = CACHE / CACHE_VERSION / "art" / f"{seed}.png"
+    return _cached(seed, procedural)
+
+
+def _cached(seed: int, make) -> Image.Image:
+    path = CACHE / CACHE_VERSION / "art" / f"{make.__name__}-{seed}.png"
+    if make is procedural:  # the name generated images had before low-detail works
+        path = path.with_name(f"{seed}.png")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        procedural(seed).save(path)
+        make(seed).save(path)
     with Image.open(path) as image:
         return image.convert("RGB")
 
@@ -83,6 +107,11 @@ def queries(split: Split) -> list[tuple[str, str, bytes]]:
     out = []
     families = list(FAMILIES)
     for w, (name, image) in enumerate(split.portfolio.items()):
+        if name.startswith("low:"):
+            for f, family in enumerate(LOW_DETAIL_FAMILIES):
+                rng = np.random.default_rng([split.seed, w, 100 + f])
+                out.append((family, name, _low_query(folder, name, family, image, rng)))
+            continue
         for f, family in enumerate(families):
             rng = np.random.default_rng([split.seed, w, f])
             out.append((family, name, _edited(folder, name, family, image, rng)))
@@ -93,10 +122,22 @@ def queries(split: Split) -> list[tuple[str, str, bytes]]:
     return out
 
 
-def _edited(folder: Path, name: str, family: str, image, rng) -> bytes:
+def _low_query(folder: Path, name: str, family: str, image, rng) -> bytes:
+    if LOW_DETAIL_FAMILIES[family] is None:
+        return _png(image)  # the very file that was enrolled
+    return _edited(folder, name, family, image, rng, LOW_DETAIL_FAMILIES[family])
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _edited(folder: Path, name: str, family: str, image, rng, edit=None) -> bytes:
     path = folder / f"{name.replace(':', '_').replace('/', '_')}__{family}.jpg"
     if not path.exists():
-        edited = FAMILIES[family](image, rng)
+        edited = (edit or FAMILIES[family])(image, rng)
         quality = 100 if family == "jpeg20-50" else 90  # the edit already compressed it
         buffer = io.BytesIO()
         edited.convert("RGB").save(buffer, "JPEG", quality=quality)
@@ -144,9 +185,7 @@ def run(split: Split) -> None:
     started = time.perf_counter()
     index = PortfolioIndex()
     for name, image in split.portfolio.items():
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        index.add(name, fingerprint(buffer.getvalue()))
+        index.add(name, fingerprint(_png(image)))
     baselines = Baselines(split.portfolio)
     columns = ("engine", "phash", "pdq", "pdq_dihedral")
     hits: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(columns, 0))
@@ -155,6 +194,8 @@ def run(split: Split) -> None:
     false_images = dict.fromkeys(columns, 0)
     false_pairs = dict.fromkeys(columns, 0)
     wrong_on_positives = 0
+    false_kinds: dict[str, int] = defaultdict(int)
+    false_examples: list = []
     rejected: dict[str, int] = defaultdict(int)
     for family, truth, data in queries(split):
         counts[family] += 1
@@ -176,6 +217,11 @@ def run(split: Split) -> None:
             for column in columns:
                 false_images[column] += bool(found[column])
                 false_pairs[column] += len(found[column])
+            for m in matches:
+                false_kinds[m.kind] += 1
+            if matches:
+                evidence = [(m.artwork_id, m.kind, m.distances) for m in matches]
+                false_examples.append((family, evidence))
     _print_table(split, hits, counts, kinds, columns)
     n_distractors = counts["distractor"]
     pairs = n_distractors * len(split.portfolio)
@@ -192,6 +238,9 @@ def run(split: Split) -> None:
         + " | ".join(f"{false_pairs[c]} ({false_pairs[c] / pairs:.4%})" for c in columns)
         + " |"
     )
+    print(f"false-alarm matches by kind: {dict(false_kinds) or 'none'}")
+    for example in false_examples[:10]:
+        print("  false alarm:", example)
     print(f"\nedited portfolio images that also matched a wrong work: {wrong_on_positives}")
     print(f"refused by fingerprint(): {dict(rejected) or 'none'}")
     print(f"time: {time.perf_counter() - started:.0f} s")
@@ -199,31 +248,39 @@ def run(split: Split) -> None:
 
 def _print_table(split, hits, counts, kinds, columns) -> None:
     print(f"\n## {split.name} split: {len(split.portfolio)} portfolio works\n")
-    print("| family | n | engine | exact/near/partial | pHash | PDQ | PDQ+dihedral |")
+    print("| family | n | engine | exact/near/partial/derivative | pHash | PDQ | PDQ+dihedral |")
     print("|---|---|---|---|---|---|---|")
-    totals = dict.fromkeys(columns, 0)
-    n_total = 0
-    for family in FAMILIES:
-        n = counts[family]
-        n_total += n
-        k = kinds[family]
-        cells = []
-        for c in columns:
-            totals[c] += hits[family][c]
-            cells.append(f"{hits[family][c] / n:.2f}")
-        split_kinds = f"{k['exact']}/{k['near']}/{k['partial']}"
-        print(f"| {family} | {n} | {cells[0]} | {split_kinds} | " + " | ".join(cells[1:]) + " |")
-    cells = [f"**{totals[c] / n_total:.3f}**" for c in columns]
-    print(f"| overall | {n_total} | {cells[0]} | | " + " | ".join(cells[1:]) + " |")
+    groups = {"copies": [], "derivatives": []}
+    for family in [*FAMILIES, *LOW_DETAIL_FAMILIES]:
+        groups["derivatives" if family in DERIVATIVES else "copies"].append(family)
+    for group, families in groups.items():
+        totals = dict.fromkeys(columns, 0)
+        n_total = 0
+        for family in families:
+            n = counts[family]
+            if not n:
+                continue
+            n_total += n
+            k = kinds[family]
+            cells = []
+            for c in columns:
+                totals[c] += hits[family][c]
+                cells.append(f"{hits[family][c] / n:.2f}")
+            split_kinds = f"{k['exact']}/{k['near']}/{k['partial']}/{k['derivative']}"
+            print(
+                f"| {family} | {n} | {cells[0]} | {split_kinds} | " + " | ".join(cells[1:]) + " |"
+            )
+        if n_total:
+            cells = [f"**{totals[c] / n_total:.3f}**" for c in columns]
+            label = "overall" if group == "copies" else "derivatives"
+            print(f"| {label} | {n_total} | {cells[0]} | | " + " | ".join(cells[1:]) + " |")
 
 
 def calibrate(split: Split) -> None:
     """Print the raw evidence on the calibration split that Rule's constants come from."""
     entries = {}
     for name, image in split.portfolio.items():
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        entries[name] = fingerprint(buffer.getvalue())
+        entries[name] = fingerprint(_png(image))
     baselines = Baselines(split.portfolio)
     pos, neg = defaultdict(list), defaultdict(list)
     for family, truth, data in queries(split):
@@ -235,7 +292,11 @@ def calibrate(split: Split) -> None:
         for i, (name, art) in enumerate(entries.items()):
             row = _pair_evidence(query, art)
             row["phash_baseline"] = int(base["phash"][i])
+            row["query_family"], row["query_truth"], row["artwork"] = family, truth, name
             (pos if name == truth else neg)[family if name == truth else "all"].append(row)
+    evidence = CACHE / f"evidence-{split.name}.json"
+    evidence.write_text(json.dumps({"pos": pos, "neg": neg}))
+    print(f"pair evidence written to {evidence}")
     negatives = neg["all"]
     for key in ("pdq", "phash_same_variant", "inliers", "phash_baseline", "region_pdq"):
         values = np.array([r[key] for r in negatives])
@@ -243,6 +304,24 @@ def calibrate(split: Split) -> None:
             f"negatives {key}: min {values.min()} p0.1 {np.percentile(values, 0.1):.1f} "
             f"max {values.max()} (pairs {len(values)})"
         )
+    for key in ("cos", "region_cos"):
+        values = np.array([r[key] for r in negatives])
+        top = np.sort(values)[-5:]
+        print(
+            f"negatives {key}: p99 {np.percentile(values, 99):.3f} p99.9 "
+            f"{np.percentile(values, 99.9):.3f} top5 {np.round(top, 3).tolist()}"
+        )
+    distractors = [r for r in negatives if not r["query_truth"]]
+    per_image = (
+        np.array([max(r["cos"], r["region_cos"]) for r in distractors])
+        .reshape(-1, len(split.portfolio))
+        .max(axis=1)
+    )
+    quantiles = (0.5, 0.9, 0.99, 0.995, 1.0)
+    print(
+        "unrelated images: best cosine (whole or region) over the portfolio at quantiles",
+        {q: round(float(np.quantile(per_image, q)), 3) for q in quantiles},
+    )
     inliers = np.array([r["inliers"] for r in negatives])
     print("negatives with >= k inliers:", {k: int((inliers >= k).sum()) for k in range(6, 16)})
     rate = _per_image_false_alarms(split, neg)
@@ -251,15 +330,21 @@ def calibrate(split: Split) -> None:
         pdq = np.array([r["pdq"] for r in rows])
         inl = np.array([r["inliers"] for r in rows])
         ph = np.array([r["phash_same_variant"] for r in rows])
+        cos = np.array([r["cos"] for r in rows])
+        rcos = np.array([r["region_cos"] for r in rows])
+        colour = np.array([r["colour"] for r in rows])
         print(
-            f"{family:12s} pdq<=31 {np.mean(pdq <= 31):.2f}  pdq median {np.median(pdq):5.1f}  "
-            f"phash median {np.median(ph):4.1f}  inliers>=12 {np.mean(inl >= 12):.2f}  "
-            f"inliers median {np.median(inl):.0f}"
+            f"{family:15s} pdq<=31 {np.mean(pdq <= 31):.2f}  pdq med {np.median(pdq):5.1f}  "
+            f"phash med {np.median(ph):4.1f}  inl>=14 {np.mean(inl >= 14):.2f}  "
+            f"cos p10/med {np.percentile(cos, 10):.2f}/{np.median(cos):.2f}  "
+            f"rcos p10/med {np.percentile(rcos, 10):.2f}/{np.median(rcos):.2f}  "
+            f"colour max {colour.max():.1f}"
         )
 
 
 def _per_image_false_alarms(split: Split, neg) -> dict[int, float]:
-    per_image = np.array([r["phash_baseline"] for r in neg["all"]]).reshape(
+    distractors = [r for r in neg["all"] if not r["query_truth"]]
+    per_image = np.array([r["phash_baseline"] for r in distractors]).reshape(
         -1, len(split.portfolio)
     )
     return {t: round(float(np.mean(per_image.min(axis=1) <= t)), 4) for t in range(4, 22, 2)}
@@ -292,12 +377,18 @@ def _pair_evidence(query: Fingerprint, art: Fingerprint) -> dict[str, int]:
                     np.frombuffer(phash, np.uint8) ^ np.frombuffer(art.phash_variant(0), np.uint8)
                 ).sum()
             )
+    regions = RegionDescriptors.unpack(query.proposals)
     return {
         "pdq": int(d[variant]),
         "phash_same_variant": int(ph),
         "inliers": inliers,
         "region_pdq": region_pdq,
         "region_phash": region_phash,
+        "cos": SscdDescriptor.similarity(query.descriptor, art.descriptor),
+        "region_cos": max(
+            [SscdDescriptor.similarity(v, art.descriptor) for _, v in regions], default=0.0
+        ),
+        "colour": ColourLayout.distance(query.colour, art.colour),
     }
 
 

@@ -197,3 +197,66 @@ def _mosaic(rng, width, height) -> Image.Image:
     image = Image.fromarray(small.astype(np.uint8), "RGB").resize((width, height))
     shade = _fractal_noise(rng, width, height)[..., None] * 50 - 25
     return Image.fromarray(np.clip(np.asarray(image, np.float32) + shade, 0, 255).astype(np.uint8))
+
+
+def filler(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """An unrelated picture for collages, ads and backgrounds, drawn from ``rng`` (never a
+    portfolio seed): one of the four styles at the size asked."""
+    style = (_shapes, _landscape, _noise_field, _mosaic)[int(rng.integers(0, 4))]
+    # Drawn at half size and enlarged: large fillers cost seconds at full size.
+    small = style(rng, max(16, width // 2), max(16, height // 2))
+    return small.resize((max(16, width), max(16, height))).filter(ImageFilter.SMOOTH)
+
+
+def low_detail(seed: int) -> Image.Image:
+    """A low-detail work: a soft gradient, a minimal wallpaper or a fine repetitive texture,
+    the styles that give PDQ too little structure and ORB too few corners."""
+    rng = np.random.default_rng(seed)
+    width = int(rng.choice([800, 1024, 1200]))
+    height = int(width * rng.choice([0.75, 1.0, 1.5]))
+    style = (_gradient, _minimal, _fine_texture)[seed % 3]
+    return style(rng, width, height)
+
+
+def _gradient(rng, width, height) -> Image.Image:
+    colours = _palette(rng, 3).astype(np.float32)
+    angle = rng.uniform(0, np.pi)
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = gx / width * np.cos(angle) + gy / height * np.sin(angle)
+    t = (t - t.min()) / max(1e-6, float(np.ptp(t)))
+    if rng.random() < 0.5:  # radial
+        cx, cy = rng.uniform(0.2, 0.8) * width, rng.uniform(0.2, 0.8) * height
+        t = np.hypot(gx - cx, gy - cy) / np.hypot(width, height)
+        t = t / t.max()
+    t = t[..., None]
+    mid = np.clip(1 - np.abs(t - 0.5) * 2, 0, 1)
+    bend = colours[1] - 0.5 * (colours[0] + colours[2])  # the middle colour's pull
+    pixels = colours[0] * (1 - t) + colours[2] * t + bend * mid
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+def _minimal(rng, width, height) -> Image.Image:
+    colours = _palette(rng, 4)
+    image = Image.new("RGB", (width, height), tuple(int(c) for c in colours[0]))
+    draw = ImageDraw.Draw(image)
+    for k in range(int(rng.integers(1, 4))):
+        r = int(min(width, height) * rng.uniform(0.08, 0.3))
+        x, y = int(rng.uniform(r, width - r)), int(rng.uniform(r, height - r))
+        fill = tuple(int(c) for c in colours[1 + k % 3])
+        if rng.random() < 0.5:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+        else:
+            draw.rectangle((x - r, y - r // 3, x + r, y + r // 3), fill=fill)
+    return image.filter(ImageFilter.GaussianBlur(2))
+
+
+def _fine_texture(rng, width, height) -> Image.Image:
+    colours = _palette(rng, 2).astype(np.float32)
+    period = rng.uniform(3, 7)
+    angle = rng.uniform(0, np.pi)
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    wave = np.sin((gx * np.cos(angle) + gy * np.sin(angle)) * 2 * np.pi / period)
+    grain = rng.normal(0, 0.25, (height, width)).astype(np.float32)
+    t = np.clip((wave + grain + 1) / 2, 0, 1)[..., None]
+    pixels = colours[0] * (1 - t) + colours[1] * t
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")

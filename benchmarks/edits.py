@@ -211,3 +211,55 @@ def combination(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 FAMILIES["combo2"] = combination
+
+
+def _crop_scale_jpeg(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A 15-25 % crop per side, downscaled to 30-50 %, then JPEG 40-70."""
+    cropped = _crop(float(rng.uniform(0.15, 0.25)))(image, rng)
+    small = cropped
+    scale = rng.uniform(0.3, 0.5)
+    size = (max(32, int(small.width * scale)), max(32, int(small.height * scale)))
+    small = small.resize(size, Image.Resampling.BILINEAR)
+    return _album(A.ImageCompression(quality_range=(40, 70), p=1))(small, rng)
+
+
+def _rotate15(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    angle = float(rng.uniform(10, 15)) * (1 if rng.random() < 0.5 else -1)
+    return image.rotate(angle, resample=Image.Resampling.BILINEAR, expand=True, fillcolor="white")
+
+
+# Imported late: scenes and redraws need nothing from this module, and this keeps one
+# FAMILIES table for every benchmark.
+from benchmarks.redraws import REDRAWS  # noqa: E402
+from benchmarks.scenes import app_screenshot, grid3x3, on_photo, side_by_side  # noqa: E402
+
+FAMILIES.update(
+    {
+        "rotate15": _rotate15,
+        "crop_scale_jpeg": _crop_scale_jpeg,
+        "app_screenshot": app_screenshot,
+        "on_photo": on_photo,
+        "side_by_side": side_by_side,
+        "grid3x3": grid3x3,
+        **REDRAWS,
+    }
+)
+# Re-draws are expected as ``derivative`` matches and reported apart from the copies.
+DERIVATIVES = frozenset(REDRAWS)
+
+
+def _reencode(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    return image  # saved as JPEG by the benchmark like every query
+
+
+def _low_resize(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    scale = rng.uniform(0.4, 0.8)
+    return image.resize((int(image.width * scale), int(image.height * scale)))
+
+
+# Low-detail works are queried only as reposts: the very file, re-encoded, resized.
+LOW_DETAIL_FAMILIES: dict[str, Edit | None] = {
+    "low_same_file": None,  # the enrolled bytes themselves
+    "low_reencode": _reencode,
+    "low_resize": _low_resize,
+}

@@ -26,6 +26,8 @@ from PIL import Image
 
 from benchmarks.corpus import CACHE, procedural
 from benchmarks.edits import FAMILIES
+from pipelines.engine.ann import DescriptorIndex, faiss
+from pipelines.engine.descriptor import model_status
 from pipelines.engine.fingerprint import Fingerprint, OrbFeatures, PdqFingerprint, fingerprint
 from pipelines.engine.index import HammingIndex, PortfolioIndex, Rule
 
@@ -54,16 +56,32 @@ def _rate(fn, paths: list[str], rounds: int) -> float:
     return rounds * len(paths) / (time.perf_counter() - started)
 
 
+def _composites() -> list[tuple[str, str]]:
+    """App screenshots, grids and side-by-side posts as JPEGs: the pictures that get region
+    proposals described, reported on their own line."""
+    folder = CACHE / "speed"
+    out = []
+    for i, family in enumerate(("app_screenshot", "grid3x3", "side_by_side", "on_photo") * 2):
+        path = folder / f"composite-{i}.jpg"
+        if not path.exists():
+            edited = FAMILIES[family](procedural(310_000 + i), np.random.default_rng(i))
+            edited.convert("RGB").save(path, "JPEG", quality=90)
+        out.append(("composite", str(path)))
+    return out
+
+
 def fingerprint_speed(rounds: int) -> None:
-    files = _files()
-    print("\n## Fingerprinting, one core (images/s)\n")
+    files = _files() + _composites()
+    descriptor = model_status() or "on"
+    print(f"\n## Fingerprinting, one core (images/s); learned descriptor: {descriptor}\n")
     print("| files | n | naive phash(Image.open(f)) | fingerprint(bytes) | ratio |")
     print("|---|---|---|---|---|")
-    for fmt in ("JPEG", "PNG", "all"):
-        paths = [p for f, p in files if fmt in ("all", f)]
+    for fmt in ("JPEG", "PNG", "all", "composite"):
+        paths = [p for f, p in files if fmt == f or (fmt == "all" and f != "composite")]
         naive = _rate(lambda p: imagehash.phash(Image.open(p)), paths, rounds)
         ours = _rate(lambda p: fingerprint(_read(p)), paths, rounds)
-        print(f"| {fmt} 1-4 MP | {len(paths)} | {naive:.1f} | {ours:.1f} | {ours / naive:.2f}x |")
+        label = "composite JPEG" if fmt == "composite" else f"{fmt} 1-4 MP"
+        print(f"| {label} | {len(paths)} | {naive:.1f} | {ours:.1f} | {ours / naive:.2f}x |")
 
 
 def _read(path: str) -> bytes:
@@ -97,6 +115,38 @@ def hamming_speed(sizes: list[int], queries: int) -> None:
             f"{1000 * statistics.median(times):.3f} | {1000 * np.percentile(times, 99):.3f} | "
             f"{index.nbytes / n:.0f} | {build:.1f} |"
         )
+
+
+def descriptor_speed(sizes: list[int], queries: int) -> None:
+    rng = np.random.default_rng(2)
+    print("\n## Learned-descriptor lookup: 1 whole + 9 region queries, 16 nearest, one core\n")
+    print("| entries | structure | lookups/s | p50 ms | p99 ms | found | bytes/entry | build s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        codes = rng.integers(-127, 128, (n, DescriptorIndex.dims), dtype=np.int8)
+        for use_faiss in (False, True):
+            started = time.perf_counter()
+            try:
+                index = DescriptorIndex(codes, use_faiss=use_faiss)
+            except Exception as exc:  # faiss not installed
+                print(f"| {n:,} | faiss | {type(exc).__name__} | | | | |")
+                continue
+            build = time.perf_counter() - started
+            probes, planted = [], rng.integers(0, n, queries)
+            for i in planted:
+                probe = rng.normal(0, 1, (10, DescriptorIndex.dims)).astype(np.float32)
+                probe[0] = codes[i] + rng.normal(0, 20, DescriptorIndex.dims)
+                probes.append(probe / np.linalg.norm(probe, axis=1, keepdims=True))
+            times = _time_each(partial(index.nearest, k=DescriptorIndex.neighbours), probes)
+            found = sum(
+                int(i) in index.nearest(p[:1], 1)[0] for i, p in zip(planted, probes, strict=True)
+            )
+            kind = "int8 scan" if index._faiss is None else type(index._faiss).__name__
+            print(
+                f"| {n:,} | {kind} | {1 / statistics.mean(times):,.0f} | "
+                f"{1000 * statistics.median(times):.2f} | {1000 * np.percentile(times, 99):.2f} | "
+                f"{found}/{len(probes)} | {index.nbytes / n:.0f} | {build:.1f} |"
+            )
 
 
 def _time_each(fn, items) -> list[float]:
@@ -135,7 +185,7 @@ def portfolio_speed(sizes: list[int], queries: int) -> None:
         times = _time_each(index.search, [fp for _, fp in probes])
         found = sum(any(m.artwork_id == name for m in index.search(fp)) for name, fp in probes)
         snap = index._current()
-        mbytes = (snap.hamming.nbytes + snap.features.nbytes) / 1e6
+        mbytes = (snap.hamming.nbytes + snap.features.nbytes + snap.learned.nbytes) / 1e6
         print(
             f"| {n:,} | {len(real_fp)} | {1 / statistics.mean(times):,.0f} | "
             f"{1000 * statistics.median(times):.1f} | {1000 * np.percentile(times, 99):.1f} | "
@@ -160,6 +210,7 @@ def _synthetic(rng: np.random.Generator) -> Fingerprint:
         orb_desc=rng.bytes(n * OrbFeatures.size),
         width=512,
         height=512,
+        descriptor=rng.integers(-127, 128, DescriptorIndex.dims, dtype=np.int8).tobytes(),
     )
 
 
@@ -169,9 +220,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="passes over the files")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # per-core figures
+    if faiss is not None:
+        faiss.omp_set_num_threads(1)
     print(f"Rule: PDQ <= {Rule.pdq_near}, inliers >= {Rule.min_inliers}")
     fingerprint_speed(args.rounds)
     hamming_speed([10_000, 100_000, 1_000_000] + ([10_000_000] if args.full else []), 300)
+    descriptor_speed([10_000, 100_000, 1_000_000], 50)
     portfolio_speed([1_000, 10_000] + ([100_000] if args.full else []), 60)
 
 

@@ -31,6 +31,14 @@ DOWNLOADER_MIDDLEWARES = {
     "pipelines.netguard.PrivateAddressGuard": 50,
     "crawler.middlewares.RateLimitRetryMiddleware": 555,
 }
+# URLs from responses (next pages, redirects) reach the downloader: only http(s) is fetched,
+# every request passes the private-address guard, and the connection itself is opened only to
+# a checked address (pipelines/netguard.py).
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+TWISTED_DNS_RESOLVER = "pipelines.netguard.GuardedResolver"
+# Listing pages, API answers and robots.txt: a few MB at most (Scrapy's default is 1 GiB).
+# Images ask for ARTWATCH_IMAGE_MAXSIZE per request (download_maxsize meta).
+DOWNLOAD_MAXSIZE = 8 * 1024 * 1024
 
 # ArtWatch's own settings, read by components through from_crawler.
 ARTWATCH_MONGODB_URI = _env.mongodb_uri
@@ -59,6 +67,8 @@ ARTWATCH_IMAGE_MAXSIZE = _env.artwatch_image_maxsize
 ARTWATCH_FINGERPRINT_WORKERS = _env.artwatch_fingerprint_workers
 ARTWATCH_FINGERPRINT_POOL = "process"  # or "thread"
 ARTWATCH_MEDIA_CONCURRENCY = 0  # posts downloading/fingerprinting at once; 0: 4 per worker
+ARTWATCH_DECODE_CPU_SECONDS = 10.0  # CPU time one image may take in a worker: decode_timeout
+ARTWATCH_DECODE_MEMORY_MB = 1024  # data one fingerprinting worker may allocate: out_of_memory
 ARTWATCH_PORTFOLIO_REFRESH = 30.0  # seconds between checks for a changed portfolio
 ARTWATCH_MONGODB_TIMEOUT = 10.0  # seconds a write waits for MongoDB before the crawl stops
 ARTWATCH_RUN_ID = None  # the scheduler passes the runs document it created
@@ -73,6 +83,8 @@ ARTWATCH_CREDENTIALS = {
     "DEVIANTART_CLIENT_SECRET": _env.deviantart_client_secret,
     "CIVITAI_API_KEY": _env.civitai_api_key,
     "XHS_STORAGE_STATE": str(_env.xhs_storage_state) if _env.xhs_storage_state else None,
+    "WEIBO_COOKIE": _env.weibo_cookie,
+    "LOFTER_COOKIE": _env.lofter_cookie,
 }
 
 if _env.artwatch_redis_url:

@@ -210,6 +210,14 @@ def smtp_starttls(tls) -> Iterator[tuple[Inbox, int, Logins]]:
 
 
 @pytest.fixture
+def smtp_auth_without_tls() -> Iterator[tuple[Inbox, int, Logins]]:
+    """AUTH over plain text and no STARTTLS: a password sent here is readable on the wire."""
+    logins = Logins("ana", "secret")
+    with _smtp_server(authenticator=logins, auth_require_tls=False) as (inbox, port):
+        yield inbox, port, logins
+
+
+@pytest.fixture
 def smtps(tls) -> Iterator[tuple[Inbox, int]]:
     with _smtp_server(ssl_context=tls, server_hostname="localhost") as server:
         yield server

@@ -6,17 +6,22 @@ from __future__ import annotations
 import io
 from datetime import UTC, datetime
 
+from cryptography.fernet import Fernet
 from PIL import Image
 
 from artwatch.alerts.dispatcher import Dispatcher
 from artwatch.alerts.email import EmailChannel
 from artwatch.alerts.webhook import WebhookChannel
+from artwatch.sealed import SecretBox
 from artwatch.settings import Alerts
 
 SECRET = "whsec-test-0123456789"
 SENDER = "ArtWatch <alerts@artwatch.test>"
 PUBLIC_URL = "https://artwatch.example"
 LOCAL = ("127.0.0.1",)
+# The key of webhook secrets for these tests, and for `artwatch` processes they start
+# (ARTWATCH_SECRETS_KEY), which encrypt the plain secrets stored here.
+SECRETS_KEY = Fernet.generate_key().decode()
 
 
 def jpeg(color: tuple[int, int, int]) -> bytes:
@@ -85,7 +90,8 @@ def add_hit(
 def dispatcher(
     store, smtp_port: int | None = None, *, allow=LOCAL, worker: str | None = None, **policy
 ) -> Dispatcher:
-    channels: dict = {"webhook": WebhookChannel(allow, timeout=5), "email": None}  # None: off
+    webhook = WebhookChannel(allow, timeout=5, secret_box=SecretBox(SECRETS_KEY))
+    channels: dict = {"webhook": webhook, "email": None}  # None: off
     if smtp_port is not None:
         channels["email"] = EmailChannel(f"smtp://127.0.0.1:{smtp_port}", SENDER, timeout=5)
     return Dispatcher(

@@ -134,8 +134,8 @@ class CrawlReplayServer(ReplayServer):
     it is in the middle.
     """
 
-    def __init__(self, case_dir: Path, delay: float = 0.0):
-        super().__init__(case_dir)
+    def __init__(self, case_dir: Path, delay: float = 0.0, port: int = 0):
+        super().__init__(case_dir, port=port)
         self.delay = delay
         self.media = {e["path"]: e for e in self.entries if e["path"].startswith("/media/")}
 

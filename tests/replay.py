@@ -65,8 +65,11 @@ class _Server(ThreadingHTTPServer):
 class ReplayServer:
     """Serves one case folder on 127.0.0.1:0; use as a context manager."""
 
-    def __init__(self, case_dir: Path | None = None, entries: list[dict] | None = None):
-        """Serve ``case_dir/index.json``, or ``entries`` given inline (bodies as ``body``)."""
+    def __init__(
+        self, case_dir: Path | None = None, entries: list[dict] | None = None, port: int = 0
+    ):
+        """Serve ``case_dir/index.json``, or ``entries`` given inline (bodies as ``body``);
+        ``port`` again to be the same instance again (post keys hold the instance)."""
         self.case_dir = Path(case_dir) if case_dir else FIXTURES
         if entries is None:
             entries = json.loads((self.case_dir / "index.json").read_text(encoding="utf-8"))
@@ -75,7 +78,7 @@ class ReplayServer:
         self.requests: list[Recorded] = []
         self.unexpected: list[str] = []
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", port), self._handler())
         self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> ReplayServer:

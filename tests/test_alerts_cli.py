@@ -12,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from pipelines.store.outbox import LEASE
-from tests.alerts_support import add_artist, add_artwork, add_hit, dispatcher
+from tests.alerts_support import SECRETS_KEY, add_artist, add_artwork, add_hit, dispatcher
 
 pytest_plugins = ["tests.alerts_servers"]
 
@@ -25,6 +25,7 @@ def _env(mongo_uri: str, db_name: str) -> dict[str, str]:
         "ARTWATCH_ALLOW_PRIVATE_HOSTS": "127.0.0.1",
         "SMTP_URL": "",
         "ARTWATCH_PUBLIC_URL": "",
+        "ARTWATCH_SECRETS_KEY": SECRETS_KEY,  # what tests.alerts_support.dispatcher opens with
     }
 
 

@@ -36,6 +36,26 @@ def test_wrong_smtp_password_keeps_alerts_pending(store, smtp_starttls):
     assert inbox.messages == []
 
 
+def test_credentials_are_never_sent_without_starttls(store, smtp_auth_without_tls):
+    inbox, port, logins = smtp_auth_without_tls
+    artist = add_artist(store)
+    add_hit(store, artist, add_artwork(store, artist))
+    url = f"smtp://ana:secret@127.0.0.1:{port}"
+    assert _email_dispatcher(store, url).run_pass() == {"channel_down": 1}
+    assert logins.attempts == [] and inbox.messages == []
+    assert set(statuses(store).values()) == {"pending"}  # the alert waits for a fixed SMTP_URL
+    assert "STARTTLS" in store.db.alerts.find_one()["last_error"]
+
+
+def test_insecure_opt_in_sends_credentials_to_a_local_test_server(store, smtp_auth_without_tls):
+    inbox, port, logins = smtp_auth_without_tls
+    artist = add_artist(store)
+    add_hit(store, artist, add_artwork(store, artist))
+    url = f"smtp://ana:secret@127.0.0.1:{port}?insecure=1"
+    assert _email_dispatcher(store, url).run_pass() == {"sent": 1}
+    assert logins.attempts == [(b"ana", b"secret")] and len(inbox.messages) == 1
+
+
 def test_smtps_speaks_tls_from_the_first_byte(store, smtps):
     inbox, port = smtps
     artist = add_artist(store)

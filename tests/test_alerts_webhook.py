@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from artwatch.alerts.delivery import LinkGuard, load_delivery
@@ -21,10 +22,23 @@ def test_signature_is_hmac_sha256_over_timestamp_and_body():
     assert header == (
         "t=1700000000,v1=942c6f7e34ef5c448cbbbf79276da392036d59f0bd9fb74ba14eb8e83e2bb6cd"
     )
-    assert verify("secret", header, body)
-    assert not verify("other", header, body)
-    assert not verify("secret", header, body + b" ")
-    assert not verify("secret", "garbage", body)
+    at = 1700000000 + 10
+    assert verify("secret", header, body, now=at)
+    assert not verify("other", header, body, now=at)
+    assert not verify("secret", header, body + b" ", now=at)
+    assert not verify("secret", "garbage", body, now=at)
+
+
+def test_verify_refuses_a_signature_older_or_newer_than_the_tolerance():
+    body = b'{"a": 1}'
+    header = sign("secret", 1700000000, body)
+    assert verify("secret", header, body, now=1700000000 + 300)
+    assert not verify("secret", header, body, now=1700000000 + 301)  # replayed 5 min later
+    assert not verify("secret", header, body, now=1700000000 - 301)  # from the future
+    assert verify("secret", header, body, tolerance=3600, now=1700000000 + 301)
+    assert not verify("secret", header, body)  # by the real clock, 2023 is long past
+    fresh = sign("secret", int(time.time()), body)
+    assert verify("secret", fresh, body)
 
 
 def test_each_delivery_arrives_once_signed_with_the_hit(store, receiver):

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -199,6 +200,7 @@ def crawled(store, post_id: str, image_bytes: bytes) -> str:
         "platform": "mastodon",
         "post_id": post_id,
         "url": f"https://mastodon.example/@bo/{post_id}",
+        "instance": "mastodon.example",
         "author_name": "bo",
         "text": "<b>look</b> #aiart",
         "ai_labeled": True,
@@ -221,9 +223,54 @@ def test_backscan_finds_old_posts_once_and_enqueues_alerts(store, tmp_path):
 
     assert portfolio.backscan(store, report.added) == 1
     [hit] = store.hits(artist_id=artist)
-    assert hit["post_id"] == "mastodon:1" and hit["image_id"] == sha
+    assert hit["post_id"] == "mastodon:mastodon.example:1" and hit["image_id"] == sha
     assert hit["post_url"] == "https://mastodon.example/@bo/1"
     assert hit["kind"] in ("near", "partial") and hit["ai_evidence"] == ["tag:aiart"]
     assert store.db.alerts.count_documents({"hit_id": str(hit["_id"])}) == 1  # email only
     assert portfolio.backscan(store, report.added) == 0
     assert store.db.hits.count_documents({}) == 1
+
+
+class Internal(BaseHTTPRequestHandler):
+    """An internal image server on 127.0.0.2 (loopback, not allowed): records each request."""
+
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        body = Redirects.picture
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def internal_server():
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Internal)
+    server.paths = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_url_connection_goes_to_the_checked_address_not_a_rebound_one(internal_server, monkeypatch):
+    # Boundary mock (no DNS server or /etc/hosts is ours to change): `rebind.test` answers a
+    # public address to the first lookup and 127.0.0.2 to every later one, as a rebinding
+    # name does. The guard's check sees the first answer; the connection must not use another.
+    real, calls = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        calls.append(host)
+        address = "93.184.215.14" if len(calls) == 1 else "127.0.0.2"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    url = f"http://rebind.test:{internal_server.server_port}/art.jpg"
+    with pytest.raises(PrivateAddressError, match=r"non-public address 127\.0\.0\.2"):
+        portfolio.read_source(url, ["127.0.0.1"])
+    assert internal_server.paths == []

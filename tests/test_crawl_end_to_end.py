@@ -94,11 +94,17 @@ def hit_pairs(store) -> set[tuple[str, str]]:
     return {(h["artwork_id"], h["post_id"]) for h in store.db.hits.find()}
 
 
+def on(server, key: str) -> str:
+    """``mastodon:<id>`` as the key of that status on this server (the instance is in keys)."""
+    platform, post_id = key.split(":")
+    return f"{platform}:{server.base.removeprefix('http://')}:{post_id}"
+
+
 def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(world, store):
     with CrawlReplayServer(world["folder"]) as server:
         first = crawl(server, store)
         assert not server.unexpected
-        assert hit_pairs(store) == world["expected"]
+        assert hit_pairs(store) == {(art, on(server, key)) for art, key in world["expected"]}
         assert (
             store.db.posts.count_documents({"processed_at": {"$exists": True}}) == world["statuses"]
         )
@@ -110,19 +116,20 @@ def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(
     assert second.stats.get("artwatch/hits/new", 0) == 0
     assert store.db.hits.count_documents({}) == len(world["expected"])
 
-    hit = store.db.hits.find_one({"post_id": sorted(world["expected"])[0][1]})
+    hit = store.db.hits.find_one({"post_id": on(server, sorted(world["expected"])[0][1])})
     assert hit["thumbnail"][:2] == b"\xff\xd8" and hit["image_url"].startswith("http://127.0.0.1")
     assert hit["ai_labeled"] is True and hit["ai_evidence"] == ["tag:aiart"]
     assert hit["kind"] in ("exact", "near", "partial") and hit["status"] == "new"
     assert store.db.alerts.count_documents({}) == len(world["expected"])
 
-    shared = store.db.posts.find_one({"_id": sorted(world["expected"])[-1][1]})["images"]
+    shared = store.db.posts.find_one({"_id": on(server, sorted(world["expected"])[-1][1])})
+    shared = shared["images"]
     assert store.db.images.count_documents({"_id": shared[0]["sha256"]}) == 1
 
     [late_id] = enroll(store, world["artist_id"], [str(world["late_path"])]).added
     assert backscan(store, [late_id]) == 1
     [late_hit] = store.db.hits.find({"artwork_id": late_id})
-    assert late_hit["post_id"] == world["late_post"]
+    assert late_hit["post_id"] == on(server, world["late_post"])
 
 
 def scrapy_crawl(
@@ -173,6 +180,7 @@ def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(sto
     folder = case.write(tmp_path / "case")
     log_path = tmp_path / "crawl.log"
 
+    # One server for both crawls: the same instance (its address is in the posts' keys).
     with CrawlReplayServer(folder, delay=0.25) as server:
         process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
         try:
@@ -180,19 +188,19 @@ def test_a_crawl_killed_mid_way_and_run_again_stores_everything_exactly_once(sto
         finally:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    stored_before = store.db.posts.count_documents({})
-    assert 8 <= stored_before < 60, "the kill must land in the middle of the crawl"
-    done_before = store.db.posts.count_documents({"processed_at": {"$exists": True}})
-    assert store.db.cursors.count_documents({}) == 0, "the cursor moved past unstored posts"
+        stored_before = store.db.posts.count_documents({})
+        assert 8 <= stored_before < 60, "the kill must land in the middle of the crawl"
+        done_before = store.db.posts.count_documents({"processed_at": {"$exists": True}})
+        assert store.db.cursors.count_documents({}) == 0, "the cursor moved past unstored posts"
 
-    with CrawlReplayServer(folder, delay=0) as server:
+        server.delay = 0
         process = scrapy_crawl(server.base, store.uri, store.db.name, log_path)
         assert process.wait(180) == 0, log_path.read_text()[-3000:]
 
     assert store.db.posts.count_documents({}) == 60
     assert store.db.posts.count_documents({"processed_at": {"$exists": True}}) == 60
     hits = list(store.db.hits.find({}, {"post_id": 1, "artwork_id": 1}))
-    assert sorted(h["post_id"] for h in hits) == sorted(expected)
+    assert sorted(h["post_id"] for h in hits) == sorted(on(server, key) for key in expected)
     assert {h["artwork_id"] for h in hits} == {artwork_id}
     assert store.db.alerts.count_documents({}) == len(expected)
     assert store.db.images.count_documents({}) == 51  # 50 unrelated + one copy, once

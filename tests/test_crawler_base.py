@@ -160,7 +160,7 @@ def test_max_pages_ends_the_walk_and_a_broken_entry_does_not_end_the_page(tmp_pa
         max_pages="2",
     )
     assert sorted(item["post_id"] for item in result.items) == ["7", "9"]
-    assert result.stats["artwatch/probe/bad_response/unexpected_entry"] == 1
+    assert result.stats["artwatch/probe/bad_entry/unexpected_shape"] == 1
     assert list(result.cursors.values()) == ["9"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pydantic import SecretStr
 
 from crawler.spiders.bluesky import BlueskySpider
@@ -84,3 +86,28 @@ def test_an_unreachable_login_server_is_reported_without_a_traceback():
     assert result.stats["finish_reason"] == "finished"
     assert result.log_lines("the login failed", "WARNING")
     assert not result.log_lines("TRACEBACK")
+
+
+def test_an_author_feed_is_walked_past_posts_older_than_the_stored_cursor():
+    feed = "at://chriskenny.bsky.social"
+    with ReplayServer(CASES / "author_feed") as server:
+        key = f"bluesky:{server.base.removeprefix('http://')}:{feed}"
+        result = run_spider(
+            BlueskySpider,
+            _settings(feeds=[feed]),
+            cursors={key: "2025-04-01T00:00:00Z"},
+            base_url=server.base,
+        )
+    assert server.unexpected == []
+    check_expected(CASES / "author_feed", result, server.base)
+    assert len(server.requests) == 2  # the second page too: no early stop on old markers
+    ids = {item["post_id"].rsplit("/", 1)[-1] for item in result.items}
+    feed_body = json.loads((CASES / "recorded" / "getAuthorFeed_chriskenny.json").read_text())
+    reposted = [e["post"] for e in feed_body["feed"] if e.get("reason")]
+    repost_with_images = next(
+        p for p in reposted if "images" in p.get("embed", {}).get("$type", "")
+    )
+    assert repost_with_images["indexedAt"] < "2025-04-01"
+    assert repost_with_images["uri"].rsplit("/", 1)[-1] in ids
+    assert "artwatch/bluesky/posts_older_than_cutoff" not in result.stats
+    assert result.cursors == {key: "2025-05-05T01:30:18.253Z"}

@@ -46,3 +46,16 @@ def test_a_refused_api_key_is_named():
     assert result.stats["artwatch/civitai/bad_response/http_401"] == 1
     (line,) = result.log_lines("http_401", "WARNING")
     assert "check CIVITAI_API_KEY (set, but refused)" in line
+
+
+def test_a_next_page_without_the_query_parameters_keeps_sort_and_limit():
+    case = CASES / "next_page_params"
+    with ReplayServer(case) as server:
+        result = run_spider(CivitaiSpider, base_url=server.base)
+    assert server.unexpected == []
+    second = server.requests[1].path
+    assert "sort=Newest" in second and "limit=100" in second and "cursor=" in second
+    assert result.stats["artwatch/civitai/pages"] == 2
+    assert check_expected(case, result, server.base) == check_expected(
+        CASES / "paging", result, server.base
+    )

@@ -33,6 +33,8 @@ CASES = {
     "civitai": ("paging", {"tags": "aiart"}, {}),
     "deviantart": ("rss_paging", {"tags": "aiart"}, {}),
     "rss": ("mastodon_tag", {"tags": "#AIart"}, {}),
+    "weibo": ("search", {"tags": "AI绘画"}, {"WEIBO_COOKIE": "SUB=invented-test-cookie"}),
+    "lofter": ("tag", {"tags": "AI绘画"}, {"LOFTER_COOKIE": "LOFTER_SESS=invented-test-session"}),
     "xiaohongshu": (
         "search",
         {"tags": "AI绘画", "max_pages": "2"},

@@ -73,7 +73,9 @@ def test_items_carry_originals_and_the_referer_images_need(crawl):
 def test_since_ends_the_walk_on_the_old_page_and_leaves_a_cursor(crawl):
     server, result = crawl
     paths = [unquote(r.path) for r in server.requests]
-    assert sum("/ajax/search/illustrations/aiイラスト" in p for p in paths) == 2
+    # Sent as written (pixiv tags are case-sensitive), stored lower-cased in the cursor key.
+    assert sum("/ajax/search/illustrations/AIイラスト?word=AIイラスト" in p for p in paths) == 2
+    assert not [p for p in paths if "aiイラスト" in p or "ai生成" in p]
     # Works on the second (2009) page are older than since: no detail call for any of them.
     assert sorted(p for p in paths if p.startswith("/ajax/illust/")) == [
         "/ajax/illust/110000002",
@@ -84,3 +86,15 @@ def test_since_ends_the_walk_on_the_old_page_and_leaves_a_cursor(crawl):
     # A deleted work is skipped but does not fail the walk; the failed searches leave none.
     assert result.cursors == {f"pixiv:{host}:aiイラスト": "123456001"}
     assert all(r.headers.get("referer") == f"{server.base}/" for r in server.requests)
+
+
+def test_an_age_gated_work_is_skipped_by_name_not_as_a_shape_error():
+    case = FIXTURES / "pixiv" / "age_gated"
+    with ReplayServer(case) as server:
+        result = run_spider(PixivSpider, tags="AI生成", base_url=server.base)
+    assert server.unexpected == []
+    assert result.items == []
+    stats = result.artwatch_stats()
+    assert stats["artwatch/pixiv/bad_response/age_gated"] == 1
+    assert not [key for key in stats if "unexpected" in key or "shape" in key]
+    assert len(result.cursors) == 1  # a skipped work does not fail the walk

@@ -139,3 +139,35 @@ def test_refused_token_stops_before_any_listing(tmp_path):
     assert result.stats["finish_reason"] == "credentials_refused"
     assert result.artwatch_stats() == {"artwatch/reddit/token_refused": 1}
     assert result.log_lines("check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET")
+
+
+QUIRKS = FIXTURES / "reddit" / "quirks"
+
+
+@pytest.fixture(scope="module")
+def quirks():
+    with ReplayServer(QUIRKS) as server:
+        result = run_spider(RedditSpider, CREDENTIALS, tags="aiArt", base_url=server.base)
+    assert server.unexpected == []
+    return server, result
+
+
+def test_a_gallery_without_gallery_data_yields_its_unescaped_sources(quirks):
+    server, result = quirks
+    check_expected(QUIRKS, result, server.base)
+    listing = json.loads((QUIRKS / "listing.json").read_text())
+    gallery = listing["data"]["children"][0]["data"]
+    assert gallery["gallery_data"] is None
+    item = next(item for item in result.items if item["post_id"] == "1skh6dk")
+    sources = [media["s"]["u"] for media in gallery["media_metadata"].values()]
+    assert all("&amp;" in url for url in sources)
+    assert item["image_urls"] == [url.replace("&amp;", "&") for url in sources]
+
+
+def test_video_crossposts_removed_posts_and_link_previews_are_skipped_by_name(quirks):
+    _, result = quirks
+    assert [item["post_id"] for item in result.items] == ["1skh6dk"]
+    stats = result.artwatch_stats()
+    for reason in ("video_only", "removed", "external_link"):
+        assert stats[f"artwatch/reddit/bad_response/{reason}"] == 1, reason
+    assert not [key for key in stats if "unexpected" in key]

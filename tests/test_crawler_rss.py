@@ -47,3 +47,19 @@ def test_atom_feed_pages_and_a_feed_that_answers_html_is_reported():
     assert list(result.cursors) == [
         f"rss:{server.base.removeprefix('http://')}:{feeds.split(',')[0]}"
     ]
+
+
+def test_the_widest_rendition_of_a_media_group_and_of_a_srcset_is_taken():
+    case = CASES / "renditions"
+    with ReplayServer(case) as server:
+        result = run_spider(RssSpider, feeds=f"{server.base}/feeds/renditions.rss", tags="")
+    assert server.unexpected == []
+    check_expected(case, result, server.base)
+    images = {item["url"]: item["image_urls"] for item in result.items}
+    assert images == {
+        "https://art.example/posts/21": [
+            "https://cdn.example/21-large.jpg",
+            "https://cdn.example/22-only.png",
+        ],
+        "https://art.example/posts/20": ["https://cdn.example/20-1600.jpg"],
+    }

@@ -78,7 +78,8 @@ def test_a_dismissed_hit_suppresses_the_same_image_in_a_later_post(store, tmp_pa
     assert store.set_hit_status(str(hit["_id"]), artist_id, "dismissed")
 
     store.db.cursors.delete_many({})
-    with CrawlReplayServer(second.write(tmp_path / "second")) as server:
+    same_instance = int(server.base.rsplit(":", 1)[1])  # post keys include the instance
+    with CrawlReplayServer(second.write(tmp_path / "second"), port=same_instance) as server:
         result = run_spider(MastodonSpider, settings=settings, tags=TAG, base_url=server.base)
     assert result.stats["artwatch/hits/suppressed"] == 1  # status 1001; 1000 is processed
     assert store.db.hits.count_documents({}) == 1

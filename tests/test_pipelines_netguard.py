@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,7 +10,7 @@ import pytest
 import scrapy
 
 from pipelines.errors import PrivateAddressError
-from pipelines.netguard import check_url
+from pipelines.netguard import check_url, is_public
 from tests.replay import run_spider
 
 
@@ -30,6 +31,58 @@ from tests.replay import run_spider
 def test_non_public_addresses_are_refused(url):
     with pytest.raises(PrivateAddressError, match="ARTWATCH_ALLOW_PRIVATE_HOSTS"):
         check_url(url)
+
+
+# One classification, address by address: (address, may ArtWatch connect to it?).
+VERDICTS = [
+    ("8.8.8.8", True),
+    ("93.184.215.14", True),
+    ("2001:4860:4860::8888", True),
+    ("127.0.0.1", False),
+    ("127.0.0.2", False),
+    ("10.0.0.1", False),
+    ("172.16.5.4", False),
+    ("192.168.1.1", False),
+    ("169.254.169.254", False),  # cloud metadata
+    ("100.64.0.1", False),  # carrier-grade NAT
+    ("0.0.0.0", False),
+    ("224.0.0.1", False),
+    ("255.255.255.255", False),
+    ("::1", False),
+    ("::", False),
+    ("fe80::1", False),  # link-local
+    ("fc00::1", False),  # unique local
+    ("fec0::1", False),  # site-local (deprecated, still routed by some stacks)
+    ("ff02::1", False),  # multicast
+    ("::ffff:127.0.0.1", False),  # IPv4-mapped
+    ("::ffff:10.0.0.1", False),
+    ("::ffff:8.8.8.8", True),
+    ("::ffff:0:127.0.0.1", False),  # IPv4-translated (RFC 2765)
+    ("::ffff:0:8.8.8.8", True),
+    ("::127.0.0.1", False),  # IPv4-compatible (RFC 4291, deprecated)
+    ("::10.1.2.3", False),
+    ("::8.8.8.8", True),
+    ("64:ff9b::127.0.0.1", False),  # NAT64 well-known prefix (RFC 6052)
+    ("64:ff9b::192.168.0.1", False),
+    ("64:ff9b::8.8.8.8", True),
+    ("64:ff9b:1::a00:1", False),  # NAT64 local-use (RFC 8215)
+    ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+    ("2002:a00:1::1", False),  # 6to4 of 10.0.0.1
+    ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
+    ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", True),  # Teredo: server and client public
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", False),  # Teredo whose client is 127.0.0.1
+]
+
+
+@pytest.mark.parametrize(("address", "public"), VERDICTS, ids=[a for a, _ in VERDICTS])
+def test_address_classification(address, public):
+    assert is_public(ipaddress.ip_address(address)) is public
+    url = f"http://[{address}]/" if ":" in address else f"http://{address}/"
+    if public:
+        assert check_url(url)
+    else:
+        with pytest.raises(PrivateAddressError, match="non-public address"):
+            check_url(url)
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "gopher://x/", "http:///nohost"])

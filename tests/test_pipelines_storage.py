@@ -77,10 +77,8 @@ def test_screenshot_is_kept_as_a_small_jpeg_with_the_hit_and_the_run_is_recorded
     assert hit["artwork_id"] == artwork_id and hit["platform"] == "xiaohongshu"
     evidence = Image.open(io.BytesIO(hit["screenshot"]))
     assert evidence.format == "JPEG" and max(evidence.size) == 1280
-    assert (
-        store.db.posts.find_one({"_id": "xiaohongshu:64f0c0ffee"})["screenshot"]
-        == hit["screenshot"]
-    )
+    post = store.db.posts.find_one({"_id": hit["post_id"]})
+    assert post["post_id"] == "64f0c0ffee" and post["screenshot"] == hit["screenshot"]
     [run] = store.db.runs.find()
     assert str(run["_id"]) == run_id and run["source"] == "nightly-xhs"
     assert run["status"] == "finished" and run["finish_reason"] == "finished"

@@ -3,6 +3,7 @@ Sources table of ``artwatch status``, with real crawl processes and the test dat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,12 +11,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 from bson import ObjectId
 
 from artwatch.crawls import HOST, mark_abandoned
+from artwatch.embedded import EmbeddedMongo
 from pipelines.store.sync import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,3 +138,94 @@ def test_runs_left_by_a_dead_runner_are_marked_abandoned(store: Store) -> None:
         "crawl_alive": "running",
         "other_host": "running",
     }
+
+
+@contextlib.contextmanager
+def silent_server() -> Iterator[str]:
+    """A platform that accepts connections and never answers: a crawl that runs on and on."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        yield f"base_url=http://127.0.0.1:{silent.getsockname()[1]}"
+
+
+def start_crawl(env: dict[str, str], cwd: Path, base_url: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "artwatch", "crawl", "mastodon", "-a", base_url, "-a", "tags=aiart"],
+        env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for_crawl_pid(store: Store, command: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 60
+    while (run := store.db.runs.find_one({"pid": {"$exists": True}})) is None:
+        assert command.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    return run["pid"]
+
+
+def wait_gone(pid: int, seconds: float = 60) -> bool:
+    """Poll (generous deadline) until ``pid`` has exited."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie":
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_sigkilled_runner_takes_its_crawl_along_and_the_run_is_marked_at_next_start(
+    tmp_path: Path, mongo_uri: str, db_name: str, store: Store
+) -> None:
+    env = crawl_env(tmp_path, mongo_uri, db_name)
+    with silent_server() as base_url:
+        command = start_crawl(env, tmp_path, base_url)
+        try:
+            crawl_pid = wait_for_crawl_pid(store, command)
+            command.kill()  # SIGKILL: no handler, no cleanup in the runner
+            command.wait(60)
+            assert wait_gone(crawl_pid), "the crawl outlived its runner"
+        finally:
+            if command.poll() is None:
+                command.kill()
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(crawl_pid).kill()
+    assert store.db.runs.find_one()["status"] == "running"  # nobody could say otherwise yet
+    status = subprocess.run(
+        [sys.executable, "-m", "artwatch", "status"], env=env, cwd=tmp_path, capture_output=True
+    )
+    assert status.returncode == 0, status.stderr
+    assert store.db.runs.find_one()["status"] == "abandoned"
+
+
+def test_crawl_with_the_database_gone_is_one_line_exit_2_and_marked_at_next_start(
+    tmp_path: Path, db_name: str
+) -> None:
+    database = EmbeddedMongo(tmp_path / "db")
+    env = crawl_env(tmp_path, database.start(), db_name)
+    try:
+        with silent_server() as base_url, Store(database.uri, db_name) as store:
+            command = start_crawl(env, tmp_path, base_url)
+            try:
+                crawl_pid = wait_for_crawl_pid(store, command)
+                run_id = store.db.runs.find_one()["_id"]
+                database.stop()  # the database goes away mid-crawl
+                _, stderr = command.communicate(timeout=120)
+            finally:
+                if command.poll() is None:
+                    command.kill()
+        assert command.returncode == 2
+        assert "Traceback" not in stderr
+        [line] = [line for line in stderr.splitlines() if line.startswith("artwatch: error:")]
+        assert "database stopped answering" in line and str(run_id) in line
+        assert wait_gone(crawl_pid), "the crawl outlived the runner that ended it"
+
+        env["MONGODB_URI"] = database.start()  # back, on the same files
+        status = subprocess.run(
+            [sys.executable, "-m", "artwatch", "status"], env=env, cwd=tmp_path, capture_output=True
+        )
+        assert status.returncode == 0, status.stderr
+        with Store(database.uri, db_name) as store:
+            assert store.db.runs.find_one({"_id": run_id})["status"] == "abandoned"
+    finally:
+        database.stop()

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from pymongo import MongoClient
 
-from artwatch.embedded import EmbeddedMongo
+from artwatch.embedded import EmbeddedMongo, socket_uri
 from tests.replay import ReplayServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def service_env(data_dir: Path, sources: Path) -> dict[str, str]:
 
 def embedded_uri(data_dir: Path) -> tuple[str, int]:
     state = json.loads((data_dir / "mongo" / "server.json").read_text())
-    return f"mongodb://127.0.0.1:{state['port']}/", state["pid"]
+    return socket_uri(Path(state["socket"])), state["pid"]
 
 
 def runs_of(db, source: str) -> list[dict]:

@@ -219,16 +219,30 @@ def test_artwork_is_unique_per_artist_and_sha256(any_store, raw):
 
 
 def test_post_upsert_updates_fields_but_keeps_first_seen(any_store, raw):
-    post = {"platform": "mastodon", "post_id": "9", "text": "one", "images": [{"sha256": "c"}]}
+    post = {"platform": "mastodon", "post_id": "9", "text": "one", "images": [{"sha256": "c"}],
+            "instance": "mastodon.social"}  # fmt: skip
+    key = "mastodon:mastodon.social:9"
     post_id = any_store.upsert_post(post)
     first_seen = raw.posts.find_one({"_id": post_id})["first_seen_at"]
-    assert any_store.upsert_post({**post, "text": "edited"}) == "mastodon:9"
-    stored = raw.posts.find_one({"_id": "mastodon:9"})
+    assert any_store.upsert_post({**post, "text": "edited"}) == key
+    stored = raw.posts.find_one({"_id": key})
     assert stored["text"] == "edited" and stored["first_seen_at"] == first_seen
-    assert not any_store.is_processed("mastodon:9")
-    any_store.mark_processed("mastodon:9")
-    assert any_store.is_processed("mastodon:9") and not any_store.is_processed("mastodon:0")
-    assert [p["_id"] for p in any_store.posts_with_image("c")] == ["mastodon:9"]
+    assert not any_store.is_processed(key)
+    any_store.mark_processed(key)
+    assert any_store.is_processed(key) and not any_store.is_processed("mastodon:x.example:9")
+    assert [p["_id"] for p in any_store.posts_with_image("c")] == [key]
+
+
+def test_processed_before_finds_a_post_stored_under_its_legacy_key(any_store, raw):
+    """``platform:post_id`` keys of older releases: done on that instance, not on another."""
+    legacy = {"_id": "mastodon:7", "platform": "mastodon", "post_id": "7", "instance": "a.example"}
+    any_store.upsert_post(legacy)
+    assert not any_store.processed_before("mastodon:7")  # stored, not finished
+    any_store.mark_processed("mastodon:7")
+    assert any_store.processed_before("mastodon:7")
+    assert any_store.processed_before("mastodon:7", "a.example")
+    assert not any_store.processed_before("mastodon:7", "b.example")
+    assert not any_store.processed_before("mastodon:8")
 
 
 def test_an_image_is_stored_once_and_read_back_with_its_fingerprint(any_store, raw):
@@ -423,3 +437,13 @@ def test_an_artwork_is_removed_only_by_its_artist(any_store):
     assert any_store.remove_artwork(artwork_id, "someone-else") is False
     assert any_store.remove_artwork(artwork_id, str(ana["_id"])) is True
     assert any_store.artwork(artwork_id) is None
+
+
+def test_source_health_is_one_document_per_source_updated_in_place(any_store, raw):
+    assert any_store.source_health("weibo-ai") is None
+    any_store.save_source_health("weibo-ai", {"state": "healthy", "broken_runs": 1})
+    any_store.save_source_health("weibo-ai", {"state": "unhealthy", "broken_runs": 3})
+    any_store.save_source_health("civitai", {"state": "healthy", "broken_runs": 0})
+    assert any_store.source_health("weibo-ai")["broken_runs"] == 3
+    assert [r["_id"] for r in any_store.sources_health()] == ["civitai", "weibo-ai"]
+    assert raw.health.count_documents({}) == 2

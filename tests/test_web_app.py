@@ -34,7 +34,7 @@ from artwatch.web import i18n
 from artwatch.web.app import HeadDeadline
 from artwatch.web.auth import digest
 from pipelines.store.writes import utcnow
-from tests.web_support import Client, seed_hit, serving
+from tests.web_support import BOX, Client, seed_hit, serving
 
 
 @pytest.fixture
@@ -327,8 +327,11 @@ def test_settings_and_webhook_secret_rotation(site, store):
     assert artist["alert_derivatives"] is True and artist["webhook_secret"]
     assert client.post("/settings", {**fields, "webhook_url": "javascript:alert(1)"})[0] == 400
     page = client.post("/settings/rotate-secret", {"csrf": client.csrf()})[2].decode()
-    secret = store.artist(site["ana"])["webhook_secret"]
-    assert secret != artist["webhook_secret"] and secret in page
+    stored = store.artist(site["ana"])["webhook_secret"]
+    secret = BOX.open(stored)  # stored encrypted, shown in plain this once
+    assert stored.startswith("fernet:") and secret not in stored
+    assert secret != BOX.open(artist["webhook_secret"]) and secret in page
+    assert secret not in client.get("/settings")[2].decode()
 
 
 def test_operator_sees_artists_and_sources_but_no_hits(site, store):
@@ -415,7 +418,7 @@ def test_the_webhook_test_button_shows_the_receivers_answer(store):
                 assert shown in page.decode()
     finally:
         receiver.shutdown()
-    secret = store.artist(ana)["webhook_secret"]
+    secret = BOX.open(store.artist(ana)["webhook_secret"])
     path, signature, body = Receiver.received[0]
     assert path == "/204" and verify(secret, signature, body)
 

@@ -11,11 +11,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
+from cryptography.fernet import Fernet
+
 from artwatch import web
 from artwatch.samples import artwork
+from artwatch.sealed import SecretBox
 from pipelines.engine.thumbnails import thumbnail
 
 SECRET = b"test-secret-key-for-the-web-app!"
+BOX = SecretBox(Fernet.generate_key())  # the app's key for webhook secrets
 
 
 def seed_artwork(store, artist_id: str, seed: int) -> str:
@@ -62,7 +66,7 @@ def seed_hit(store, artist_id: str, seed: int, **fields) -> str:
 @contextmanager
 def serving(store, **config) -> Iterator[str]:
     """The app on a free port of 127.0.0.1 under uvicorn, in a thread; yields its base URL."""
-    app = web.create_app(store, web.WebConfig(secret_key=SECRET, **config))
+    app = web.create_app(store, web.WebConfig(secret_key=SECRET, secret_box=BOX, **config))
     server, sock = web.server(app, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -50,6 +50,9 @@ class Delivery:
     entries: Sequence[Entry]
     period: tuple[datetime, datetime] | None = None
     public_url: str | None = None
+    # type "health": a notice to the operator (``artwatch.health``) with ``subject``, ``text``
+    # and ``data``, sent through the same channels; ``artist`` is then the operator.
+    notice: Mapping[str, Any] | None = None
 
     def dashboard_url(self, entry: Entry) -> str | None:
         if not self.public_url:

@@ -43,7 +43,11 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def below_min_kind(kind: str | None, min_kind: str | None) -> bool:
+def below_min_kind(kind: str | None, min_kind: str | None, derivatives: bool = False) -> bool:
+    """True when a hit of ``kind`` does not alert. A derivative (a re-drawn work) is weaker
+    than every copy: listed for review, alerted only when the artist asked for it."""
+    if kind == "derivative":
+        return not derivatives
     if not min_kind or min_kind not in KIND_ORDER:
         return False
     return kind not in KIND_ORDER or KIND_ORDER.index(kind) < KIND_ORDER.index(min_kind)
@@ -142,7 +146,8 @@ class Dispatcher:
         if hit is None or hit.get("status") == "dismissed":
             self.outbox.skip(alert, now, "the hit was dismissed or deleted")
             return "skipped"
-        if below_min_kind(hit.get("kind"), artist.get("min_kind")):
+        derivatives = bool(artist.get("alert_derivatives"))
+        if below_min_kind(hit.get("kind"), artist.get("min_kind"), derivatives):
             reason = f"kind {hit.get('kind')} is below min_kind {artist.get('min_kind')}"
             self.outbox.skip(alert, now, reason)
             return "skipped"

@@ -1,6 +1,8 @@
 """The email channel: one multipart message per alert over SMTP (``SMTP_URL``).
 
-``smtp://`` upgrades with STARTTLS when offered, ``smtps://`` is TLS from the first byte.
+``smtp://`` upgrades with STARTTLS when offered, ``smtps://`` is TLS from the first byte. A
+password never goes over a connection without TLS: with credentials, a server that does not
+offer STARTTLS is refused (the alerts wait) unless ``?insecure=1`` says it is a local test server.
 Plain text plus HTML with the two images inline; ``Message-ID`` comes from the alert id, so a
 retry is the same message to the mail client. An unreachable server or refused credentials
 raise ``ChannelUnavailable`` (every email waits); a refused recipient fails that alert alone.
@@ -13,7 +15,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, parseaddr
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from artwatch.alerts import render
 from artwatch.alerts.delivery import ChannelUnavailable, Delivery
@@ -40,6 +42,7 @@ class EmailChannel:
         self.port = parts.port or DEFAULT_PORTS[parts.scheme]
         self.username = unquote(parts.username) if parts.username else None
         self.password = unquote(parts.password or "")
+        self.insecure = parse_qs(parts.query).get("insecure") == ["1"]
         self.sender = sender
         self.timeout = timeout
 
@@ -86,6 +89,12 @@ class EmailChannel:
                 if smtp.has_extn("starttls"):
                     smtp.starttls(context=self.tls)
                     smtp.ehlo()
+                elif self.username and not self.insecure:
+                    raise ChannelUnavailable(
+                        f"SMTP server {self.host}:{self.port} does not offer STARTTLS: not "
+                        "sending the password in clear (use smtps://, or ?insecure=1 for a local "
+                        "test server)"
+                    )
             if self.username:
                 smtp.login(self.username, self.password)
         except BaseException:

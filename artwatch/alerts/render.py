@@ -54,6 +54,8 @@ def post_text(hit: Mapping[str, Any]) -> str:
 
 
 def subject(delivery: Delivery) -> str:
+    if delivery.notice is not None:
+        return one_line(delivery.notice["subject"], 200)
     first = delivery.entries[0]
     count = len(delivery.entries)
     if delivery.type == "digest":
@@ -104,6 +106,8 @@ def _facts(delivery: Delivery, entry: Entry) -> list[tuple[str, str | None, str 
 
 
 def text(delivery: Delivery) -> str:
+    if delivery.notice is not None:
+        return str(delivery.notice["text"])
     lines = [heading(delivery), ""]
     for number, entry in enumerate(delivery.entries, 1):
         lines.append(f"{number}.")
@@ -119,6 +123,8 @@ def text(delivery: Delivery) -> str:
 
 
 def html(delivery: Delivery, cids: Sequence[Cids]) -> str:
+    if delivery.notice is not None:
+        return f"<!DOCTYPE html><html><body><pre>{escape(text(delivery))}</pre></body></html>"
     cards = "".join(
         _html_card(delivery, entry, cids[index] if index < len(cids) else (None, None))
         for index, entry in enumerate(delivery.entries)

@@ -23,14 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from artwatch.alerts.delivery import Delivery, Entry
+from artwatch.alerts.delivery import ChannelUnavailable, Delivery, Entry
+from artwatch.sealed import SecretBox, is_sealed
 from artwatch.settings import Settings
-from pipelines.errors import AlertError, PrivateAddressError
+from pipelines.errors import AlertError, ConfigError, PrivateAddressError
 from pipelines.netguard import check_url
 
 TIMEOUT_SECONDS = 10.0
 RETRYABLE_4XX = (408, 429)
 USER_AGENT = "ArtWatch-Webhook/1"
+# How old a signature's ``t`` may be (either way, for clock skew) before ``verify`` refuses it:
+# a captured request replayed later is then rejected.
+TOLERANCE_SECONDS = 300
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -39,12 +43,22 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify(secret: str, header: str, body: bytes) -> bool:
-    """What a receiver does: recompute the signature and compare in constant time."""
+def verify(
+    secret: str,
+    header: str,
+    body: bytes,
+    tolerance: float = TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: recompute the signature, compare in constant time, and refuse a
+    ``t`` more than ``tolerance`` seconds away from ``now`` (a replayed request)."""
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     if "t" not in fields or "v1" not in fields or not fields["t"].isdigit():
         return False
-    return hmac.compare_digest(sign(secret, int(fields["t"]), body), header)
+    timestamp = int(fields["t"])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
 
 
 class WebhookChannel:
@@ -53,13 +67,20 @@ class WebhookChannel:
     name = "webhook"
     artist_field = "webhook_url"
 
-    def __init__(self, allow: Sequence[str] = (), timeout: float = TIMEOUT_SECONDS):
+    def __init__(
+        self,
+        allow: Sequence[str] = (),
+        timeout: float = TIMEOUT_SECONDS,
+        secret_box: SecretBox | None = None,
+    ):
         self.allow = tuple(allow)
         self.timeout = timeout
+        self.secret_box = secret_box  # None: only plain secrets (tests' hand-made artists)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookChannel:
-        return cls(settings.artwatch_allow_private_hosts)
+        box = SecretBox.from_settings(settings)
+        return cls(settings.artwatch_allow_private_hosts, secret_box=box)
 
     @functools.cached_property
     def tls(self) -> ssl.SSLContext:
@@ -70,6 +91,7 @@ class WebhookChannel:
         secret = delivery.artist.get("webhook_secret")
         if not url or not secret:
             raise AlertError("the artist has no webhook_url or no webhook_secret", permanent=True)
+        secret = self._open(secret)
         body = json.dumps(payload(delivery), ensure_ascii=False).encode()
         headers = {
             "Content-Type": "application/json",
@@ -82,6 +104,17 @@ class WebhookChannel:
             return
         permanent = 400 <= status < 500 and status not in RETRYABLE_4XX
         raise AlertError(f"webhook answered HTTP {status}", permanent=permanent)
+
+    def _open(self, stored: str) -> str:
+        """The plain secret, decrypted only here, to sign; a wrong key makes every webhook wait."""
+        if self.secret_box is not None:
+            try:
+                return self.secret_box.open(stored)
+            except ConfigError as error:
+                raise ChannelUnavailable(str(error)) from None
+        if is_sealed(stored):
+            raise ChannelUnavailable("webhook secrets are encrypted and no key was given")
+        return stored
 
     def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> int:
         try:
@@ -159,6 +192,8 @@ def payload(delivery: Delivery) -> dict[str, Any]:
     }
     if delivery.period:
         body["period"] = {"start": _iso(delivery.period[0]), "end": _iso(delivery.period[1])}
+    if delivery.notice is not None:
+        body["health"] = dict(delivery.notice["data"])
     return body
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from artwatch.alerts.delivery import Delivery
 from artwatch.alerts.webhook import WebhookChannel
 from artwatch.portfolio import artwork_fields, backscan
+from artwatch.sealed import SecretBox
 from pipelines.engine.fingerprint import is_current
 from pipelines.errors import AlertError, ArtWatchError, ImageRejected
 from pipelines.store.operations import HIT_STATUSES
@@ -226,7 +227,9 @@ def backscan_progress(state: Any, artist_id: str) -> dict[str, Any]:
     return dict(state.backscans.get(artist_id) or idle)
 
 
-def update_settings(store: Store, artist: Mapping[str, Any], form: Mapping[str, Any]) -> list[str]:
+def update_settings(
+    store: Store, artist: Mapping[str, Any], form: Mapping[str, Any], box: SecretBox
+) -> list[str]:
     """Apply the settings form; returns the message ids of what was wrong (nothing changed)."""
     from artwatch.cli import EMAIL  # the CLI's rule for an address
 
@@ -243,7 +246,7 @@ def update_settings(store: Store, artist: Mapping[str, Any], form: Mapping[str, 
         errors.append(N_("The webhook must be an http:// or https:// address."))
     changes["webhook_url"] = webhook or None
     if webhook and not artist.get("webhook_secret"):
-        changes["webhook_secret"] = secrets.token_hex(32)
+        changes["webhook_secret"] = box.seal(secrets.token_hex(32))
     if not errors:
         store.update_artist(str(artist["_id"]), changes)
     return errors
@@ -256,13 +259,16 @@ def _http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and len(url) <= 2000
 
 
-def rotate_secret(store: Store, artist: Mapping[str, Any]) -> str:
+def rotate_secret(store: Store, artist: Mapping[str, Any], box: SecretBox) -> str:
+    """A new webhook secret, stored sealed; the plain one is returned to be shown once."""
     secret = secrets.token_hex(32)
-    store.update_artist(str(artist["_id"]), {"webhook_secret": secret})
+    store.update_artist(str(artist["_id"]), {"webhook_secret": box.seal(secret)})
     return secret
 
 
-def send_test(artist: Mapping[str, Any], allow_private: Iterable[str]) -> tuple[bool, str]:
+def send_test(
+    artist: Mapping[str, Any], allow_private: Iterable[str], box: SecretBox
+) -> tuple[bool, str]:
     """POST a signed test delivery to the artist's webhook: (delivered, the receiver's answer)."""
     delivery = Delivery(
         alert_id=f"test-{secrets.token_hex(8)}",
@@ -272,7 +278,7 @@ def send_test(artist: Mapping[str, Any], allow_private: Iterable[str]) -> tuple[
         entries=[],
     )
     try:
-        WebhookChannel(tuple(allow_private)).send(delivery)
+        WebhookChannel(tuple(allow_private), secret_box=box).send(delivery)
     except AlertError as error:
         return False, str(error)
     return True, "2xx"

@@ -284,7 +284,8 @@ def put_settings(request: Request, artist: Artist, settings: Settings) -> Settin
     form = settings.model_dump()
     form["min_kind"] = form["min_kind"] or ""
     form["webhook_url"] = form["webhook_url"] or ""
-    errors = actions.update_settings(request.app.state.store, artist, form)
+    box = request.app.state.config.secret_box
+    errors = actions.update_settings(request.app.state.store, artist, form, box)
     if errors:
         raise HTTPException(400, " ".join(errors))
     return settings_out(request.app.state.store.artist(str(artist["_id"])))
@@ -305,14 +306,15 @@ def webhook_test(request: Request, artist: Artist) -> WebhookTest:
     if not artist.get("webhook_url"):
         raise HTTPException(400, "no webhook URL is set")
     config = request.app.state.config
-    delivered, answer = actions.send_test(artist, config.allow_private_hosts)
+    delivered, answer = actions.send_test(artist, config.allow_private_hosts, config.secret_box)
     return WebhookTest(delivered=delivered, answer=answer)
 
 
 @router.post("/settings/rotate-secret", dependencies=unsafe)
 def rotate_secret(request: Request, artist: Artist) -> Secret:
     """A new webhook secret, shown this once."""
-    return Secret(webhook_secret=actions.rotate_secret(request.app.state.store, artist))
+    box = request.app.state.config.secret_box
+    return Secret(webhook_secret=actions.rotate_secret(request.app.state.store, artist, box))
 
 
 @router.delete("/session", dependencies=unsafe)

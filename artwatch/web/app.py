@@ -27,6 +27,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from artwatch.sealed import SecretBox
 from artwatch.web import render
 from artwatch.web.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from pipelines.store.sync import Store
@@ -56,6 +57,7 @@ class WebConfig:
     """What the app needs from the settings."""
 
     secret_key: bytes
+    secret_box: SecretBox  # seals webhook secrets (artwatch.sealed)
     public_url: str | None = None
     allow_private_hosts: tuple[str, ...] = ()
     image_maxsize: int = 25 * 1024 * 1024

@@ -31,6 +31,10 @@ def store(request: Request):
     return request.app.state.store
 
 
+def secret_box(request: Request):
+    return request.app.state.config.secret_box
+
+
 def back(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=See)
 
@@ -251,7 +255,7 @@ def save_settings(
         "alert_derivatives": alert_derivatives,
         "webhook_url": webhook_url,
     }
-    errors = actions.update_settings(store(request), artist, form)
+    errors = actions.update_settings(store(request), artist, form, secret_box(request))
     if errors:
         return render.page(
             request, "settings.html", kinds=actions.KINDS[:3], errors=errors, status=400
@@ -264,14 +268,15 @@ def webhook_test(request: Request, artist: Artist, csrf: Csrf) -> Response:
     auth.check_csrf(request, csrf)
     if not artist.get("webhook_url"):
         raise HTTPException(400)
-    delivered, answer = actions.send_test(artist, request.app.state.config.allow_private_hosts)
+    config = request.app.state.config
+    delivered, answer = actions.send_test(artist, config.allow_private_hosts, config.secret_box)
     return render.page(request, "settings.html", kinds=actions.KINDS[:3], test=(delivered, answer))
 
 
 @router.post("/settings/rotate-secret")
 def rotate(request: Request, artist: Artist, csrf: Csrf) -> Response:
     auth.check_csrf(request, csrf)
-    secret = actions.rotate_secret(store(request), artist)
+    secret = actions.rotate_secret(store(request), artist, secret_box(request))
     request.state.artist = store(request).artist(str(artist["_id"]))
     return render.page(request, "settings.html", kinds=actions.KINDS[:3], new_secret=secret)
 

@@ -5,12 +5,13 @@ platform module subclasses ``PlatformSpider``, sets ``name`` and ``default_base_
 implements ``listing_request``, ``parse_listing`` and ``parse_entry`` (and ``parse_post`` when
 a listing is too thin); everything else lives here: the stored-cursor and ``since`` cutoffs,
 ``max_pages``, item normalisation, the ``CursorItem`` after a walk that finished cleanly, and
-one stats key and one log line per bad response instead of a traceback.
+one stats key and one log line per bad response instead of a traceback. Every entry is
+parsed and checked in its own guard, so a malformed one is counted under
+``artwatch/<spider>/bad_entry/<reason>`` and the rest of its page goes on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from typing import Any, ClassVar, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler import jsondepth
 from crawler.items import CursorItem, PostItem
 from pipelines.stages.items import cursors_requested
 
@@ -67,6 +70,10 @@ class BadResponse(Exception):
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
         self.detail = detail
+
+
+class BadEntry(BadResponse):
+    """One entry of a listing the spider cannot use; ``kind`` names the drop reason."""
 
 
 @dataclass
@@ -220,6 +227,14 @@ class PlatformSpider(scrapy.Spider):
         configured = [u.rstrip("/") for u in self.platform_config.get("base_urls") or ()]
         return configured or [self.default_base_url.rstrip("/")]
 
+    @property
+    def trusted_hosts(self) -> frozenset[str]:
+        """Hosts the operator chose (instances and feeds, from arguments or config): requests
+        to them skip the private-address guard, which holds for every URL a response chose."""
+        feeds = [feed for feed in self.feeds if feed.startswith(("http://", "https://"))]
+        urls = [*self.base_urls, *feeds]
+        return frozenset(host for host in (urlsplit(url).hostname for url in urls) if host)
+
     def queries(self) -> list[str]:
         """What each walk searches for; tags by default (subreddits, feeds elsewhere)."""
         return self.tags
@@ -249,6 +264,13 @@ class PlatformSpider(scrapy.Spider):
     def parse_post(self, response: Response, post: Post) -> Post | None:
         """Completes a post from its ``detail`` response; only needed where listings are thin."""
         raise NotImplementedError
+
+    def chronological(self, walk: Walk) -> bool:
+        """Whether the walk lists posts newest first by their marker. A ranked feed or one with
+        reposts is not: there, posts at or below the stored cursor may still be unseen, so no
+        cursor drops them nor ends the walk early (only ``since`` skips a post, and
+        ``max_pages`` ends the walk); the posts stage drops those already stored."""
+        return True
 
     # -- helpers for platform modules -------------------------------------------------------
 
@@ -297,20 +319,28 @@ class PlatformSpider(scrapy.Spider):
         if b"html" in content_type or body[:1] == b"<":
             raise BadResponse("html_instead_of_json", content_type.decode("latin-1"))
         try:
-            return json.loads(body)
+            return jsondepth.loads(body)  # a hostile entry nested too deep costs only itself
         except ValueError as error:
             raise BadResponse("invalid_json", f"truncated or malformed ({error})") from None
 
     def count(self, key: str, value: int = 1) -> None:
         self.crawler.stats.inc_value(f"artwatch/{self.name}/{key}", value)
 
-    def report(self, kind: str, url: str, message: str, level: int = logging.WARNING) -> None:
-        """Count a bad response and log it: every time at ``level`` for failures that end a
-        walk, only the first time per kind for per-post skips (``level`` INFO)."""
-        self.count(f"bad_response/{kind}")
-        if level <= logging.INFO and kind in self._logged_kinds:
+    def report(
+        self,
+        kind: str,
+        url: str,
+        message: str,
+        level: int = logging.WARNING,
+        group: str = "bad_response",
+    ) -> None:
+        """Count a bad response (or, with ``group="bad_entry"``, a bad entry) and log it: every
+        time at ``level`` for failures that end a walk, only the first time per kind for
+        per-post skips (``level`` INFO)."""
+        self.count(f"{group}/{kind}")
+        if level <= logging.INFO and f"{group}/{kind}" in self._logged_kinds:
             level = logging.DEBUG
-        self._logged_kinds.add(kind)
+        self._logged_kinds.add(f"{group}/{kind}")
         self.logger.log(level, "%s: %s (%s)", kind, message, url)
 
     def _guard(
@@ -390,7 +420,7 @@ class PlatformSpider(scrapy.Spider):
             if post is None:
                 continue
             if self._is_old(post, walk):
-                reached_cutoff = True
+                reached_cutoff = reached_cutoff or self.chronological(walk)
                 self.count("posts_older_than_cutoff")
                 continue
             if walk.newest is None or marker_key(post.marker) > marker_key(walk.newest):
@@ -415,14 +445,20 @@ class PlatformSpider(scrapy.Spider):
         yield from self._finish(walk)
 
     def _entry(self, entry: Any, walk: Walk, response: Response) -> Post | None:
-        # A bad entry skips only that post: logged once per kind, and the walk goes on.
-        _, post = self._guard(
-            lambda: self.parse_entry(entry, walk, response),
-            response.url,
-            shape_kind="unexpected_entry",
-            level=logging.INFO,
-        )
-        return post
+        """The entry as a checked ``Post``; or None once a bad one is counted and logged (once
+        per reason): a malformed entry skips only that post, and the page goes on."""
+        try:
+            if jsondepth.contains_too_deep(entry):
+                raise BadEntry("too_deep", f"nested deeper than {jsondepth.MAX_DEPTH} levels")
+            return checked(self.parse_entry(entry, walk, response))
+        except BadResponse as error:
+            kind, detail = error.kind, error.detail
+        except RecursionError:
+            kind, detail = "too_deep", "nested too deeply to parse"
+        except SHAPE_ERRORS as error:
+            kind, detail = "unexpected_shape", f"{type(error).__name__}: {error}"
+        self.report(kind, response.url, f"entry skipped: {detail}", logging.INFO, "bad_entry")
+        return None
 
     def _on_listing_error(self, failure: Failure) -> None:
         walk = failure.request.cb_kwargs["walk"]
@@ -432,7 +468,9 @@ class PlatformSpider(scrapy.Spider):
     def _on_detail(self, response: Response, walk: Walk, post: Post) -> Iterator[Any]:
         walk.pending -= 1
         ok, completed = self._guard(
-            lambda: self.parse_post(response, post), response.url, "unusable post page"
+            lambda: checked(self.parse_post(response, post)),
+            response.url,
+            "unusable post page",
         )
         walk.failed = walk.failed or not ok  # so no cursor: the next run sees this post again
         if completed is not None:
@@ -450,6 +488,10 @@ class PlatformSpider(scrapy.Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             self.report(f"http_{status}", url, self._status_message(status))
+        elif failure.check(IgnoreRequest):  # the private-address guard, or a scheme refused
+            self.report("refused_url", url, str(failure.value))
+        elif failure.check(DownloadCancelledError) and "max size" in str(failure.value):
+            self.report("too_large", url, f"refused: {failure.value} (DOWNLOAD_MAXSIZE)")
         else:
             error = failure.value
             self.report("network", url, f"{type(error).__name__}: {error}")
@@ -473,7 +515,7 @@ class PlatformSpider(scrapy.Spider):
             yield CursorItem(key=walk.key, value=walk.newest)
 
     def _is_old(self, post: Post, walk: Walk) -> bool:
-        stored = self.cursors.get(walk.key)
+        stored = self.cursors.get(walk.key) if self.chronological(walk) else None
         # An undated feed entry has no marker: only `since` and the posts pipeline judge it.
         if stored and post.marker and marker_key(post.marker) <= marker_key(str(stored)):
             return True
@@ -481,7 +523,8 @@ class PlatformSpider(scrapy.Spider):
         return self.since is not None and created is not None and created < self.since
 
     def _item(self, post: Post, walk: Walk, response: Response) -> Iterator[PostItem]:
-        image_urls = _unique(urljoin(response.url, url) for url in post.image_urls if url)
+        joined = (urljoin(response.url, url) for url in post.image_urls if url)
+        image_urls = _unique(url for url in joined if url.startswith(("http://", "https://")))
         if not image_urls:
             reason = post.skip_reason or "no_images"
             self.crawler.stats.inc_value("artwatch/posts_without_images")
@@ -510,6 +553,25 @@ class PlatformSpider(scrapy.Spider):
             screenshot=post.screenshot,
             cursor_key=walk.key,
         )
+
+
+def checked(post: Post | None) -> Post | None:
+    """The post with its date parsed and its tags and image URLs known to be text, so nothing
+    after the entry guard can fail on them; BadEntry names what is wrong."""
+    if post is None:
+        return None
+    try:
+        post.created_at = to_utc(post.created_at)
+    except (TypeError, ValueError, OverflowError, OSError) as error:
+        raise BadEntry("bad_date", f"{post.created_at!r}: {error}") from None
+    for name, kind in (("tags", "bad_tags"), ("image_urls", "bad_image_url")):
+        values = list(getattr(post, name) or ())
+        wrong = [value for value in values if not isinstance(value, str)]
+        if wrong:
+            raise BadEntry(kind, f"{name} holds {wrong[0]!r}, not text")
+        setattr(post, name, values)
+    post.marker = "" if post.marker is None else str(post.marker)
+    return post
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -3,10 +3,13 @@
 With ``BLUESKY_HANDLE`` and ``BLUESKY_APP_PASSWORD`` the spider opens a session
 (``com.atproto.server.createSession``) and walks ``app.bsky.feed.searchPosts?q=%23{tag}
 &sort=latest`` per tag; without them it walks ``app.bsky.feed.getFeed`` for each feed URI of
-the ``feeds`` argument or config, which needs no account. Both page with the body's
-``cursor``. The server's ``indexedAt`` is the walk marker, because ``record.createdAt`` is
-whatever the client claimed. Images are ``embed.images[].fullsize``, also inside
-``recordWithMedia``.
+the ``feeds`` argument or config, which needs no account: a feed generator's URI
+(``getFeed``), a list's (``getListFeed``) or a bare ``at://<did or handle>`` (the author's own
+feed, ``getAuthorFeed``). All page with the body's ``cursor``. The server's ``indexedAt`` is the
+walk marker, because ``record.createdAt`` is whatever the client claimed. Only search is
+newest first: feeds are ranked or carry reposts of old posts, so their walks are not
+chronological (see ``PlatformSpider.chronological``). Images are ``embed.images[].fullsize``,
+also inside ``recordWithMedia``.
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class BlueskySpider(PlatformSpider):
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
         if walk.query.startswith(FEED_PREFIX):
-            method, params = "app.bsky.feed.getFeed", {"feed": walk.query, "limit": 100}
+            method, params = _feed_call(walk.query)
         else:
             method = "app.bsky.feed.searchPosts"
             params = {"q": f"#{walk.query}", "sort": "latest", "limit": 100}
@@ -82,6 +85,9 @@ class BlueskySpider(PlatformSpider):
         headers = {"Authorization": f"Bearer {self.access_jwt}"} if self.access_jwt else {}
         url = f"{walk.base_url}/xrpc/{method}?{urlencode(params)}"
         return scrapy.Request(url, headers=headers, meta=dict(self.api_meta))
+
+    def chronological(self, walk: Walk) -> bool:
+        return not walk.query.startswith(FEED_PREFIX)
 
     def parse_listing(self, response: Response, walk: Walk) -> Page:
         data = self.json(response)
@@ -108,6 +114,16 @@ class BlueskySpider(PlatformSpider):
             extra={"cid": entry.get("cid"), "labels": labels},
             skip_reason="video_only" if has_video and not images else None,
         )
+
+
+def _feed_call(uri: str) -> tuple[str, dict[str, Any]]:
+    """The XRPC method and parameters that read the feed ``uri`` names."""
+    collection = uri.removeprefix(FEED_PREFIX).partition("/")[2]
+    if not collection:
+        return "app.bsky.feed.getAuthorFeed", {"actor": uri.removeprefix(FEED_PREFIX), "limit": 100}
+    if collection.startswith("app.bsky.graph.list/"):
+        return "app.bsky.feed.getListFeed", {"list": uri, "limit": 100}
+    return "app.bsky.feed.getFeed", {"feed": uri, "limit": 100}
 
 
 def _media(embed: dict[str, Any]) -> tuple[list[str], bool]:

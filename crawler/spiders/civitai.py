@@ -1,18 +1,19 @@
 """Civitai: the newest public images, every one of them AI-made by the platform's nature.
 
 ``GET {base}/api/v1/images?sort=Newest&limit=100``, paged with ``metadata.nextPage`` (or
-``nextCursor``). The image id is the walk marker. The full file is the ``url`` with its
-``width=N`` segment replaced by ``original=true``. The generation parameters (prompt,
-negative prompt, model and resources such as a LoRA named after an artist) go into ``extra``:
-they are evidence a person can read. ``CIVITAI_API_KEY`` is optional; it only widens what
-the API shows. Civitai has no tag search on this endpoint, so one walk covers the feed.
+``nextCursor``); a ``nextPage`` that drops the query's own parameters (sort, limit) gets them
+back, its own (the cursor) winning. The image id is the walk marker. The full file is the
+``url`` with its ``width=N`` segment replaced by ``original=true``. The generation parameters
+(prompt, negative prompt, model and resources such as a LoRA named after an artist) go into
+``extra``: they are evidence a person can read. ``CIVITAI_API_KEY`` is optional; it only
+widens what the API shows. Civitai has no tag search on this endpoint, so one walk covers the feed.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
 from scrapy.http import Response
@@ -21,6 +22,7 @@ from crawler.spiders.base import Page, PlatformSpider, Post, Walk
 
 WIDTH_SEGMENT = re.compile(r"/width=\d+/")
 QUERY = "newest"
+PARAMS = {"sort": "Newest", "limit": 100}
 
 
 class CivitaiSpider(PlatformSpider):
@@ -34,9 +36,8 @@ class CivitaiSpider(PlatformSpider):
         return [QUERY]
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
-        url = cursor or f"{walk.base_url}/api/v1/images?" + urlencode(
-            {"sort": "Newest", "limit": 100}
-        )
+        first = f"{walk.base_url}/api/v1/images?" + urlencode(PARAMS)
+        url = _with_params(cursor) if cursor else first
         key = self.credential("CIVITAI_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return scrapy.Request(url, headers=headers, meta=dict(self.api_meta))
@@ -48,7 +49,7 @@ class CivitaiSpider(PlatformSpider):
         next_page = metadata.get("nextPage")
         if not next_page and metadata.get("nextCursor"):
             next_page = f"{walk.base_url}/api/v1/images?" + urlencode(
-                {"sort": "Newest", "limit": 100, "cursor": metadata["nextCursor"]}
+                {**PARAMS, "cursor": metadata["nextCursor"]}
             )
         return Page(items, next_page if items else None)
 
@@ -68,6 +69,14 @@ class CivitaiSpider(PlatformSpider):
             extra=_evidence(entry, meta),
             skip_reason="video_only" if is_video else None,
         )
+
+
+def _with_params(url: str) -> str:
+    """``url`` with the listing's own parameters where it lacks them (its own win)."""
+    parts = urlsplit(url)
+    given = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query = urlencode({**{k: str(v) for k, v in PARAMS.items()}, **given})
+    return parts._replace(query=query).geturl()
 
 
 def _evidence(entry: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:

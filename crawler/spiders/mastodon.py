@@ -21,6 +21,7 @@ from crawler.spiders.base import Page, PlatformSpider, Post, Walk
 class MastodonSpider(PlatformSpider):
     name = "mastodon"
     default_base_url = "https://mastodon.social"
+    ids_per_instance = True  # status ids are each server's own: post keys include the instance
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
         url = cursor or (

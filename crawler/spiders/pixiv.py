@@ -5,7 +5,9 @@ works a page, newest first; its thumbnails are 250 px squares, so every work is 
 from ``/ajax/illust/{id}`` (``urls.original``, the authoritative ``aiType``; ``aiType == 2``
 is pixiv's own AI-generated flag). Pages after the first of a multi-page work are derived
 from page 0's original URL. Pixiv answers errors as ``{"error": true, "message": ...}``;
-a deleted or private work is skipped, anything else fails the walk. The ajax API is the
+a deleted or private work is skipped, anything else fails the walk. Tags are case-sensitive
+words on pixiv (``AIイラスト``): they are sent as written and lower-cased only where stored
+(the item's ``query``, the cursor key). The ajax API is the
 site's own, not one published for programs, so robots.txt is obeyed here.
 """
 
@@ -41,6 +43,20 @@ class PixivSpider(PlatformSpider):
     name = "pixiv"
     default_base_url = "https://www.pixiv.net"
 
+    def __init__(self, *args: Any, tags: str | None = None, **kwargs: Any):
+        super().__init__(*args, tags=tags, **kwargs)
+        self.tags_as_written = tags
+
+    def as_written(self, query: str) -> str:
+        """The tag as the user or config wrote it, for the request; ``query`` is lower-cased."""
+        written = self.tags_as_written
+        given = written.split(",") if written is not None else self.platform_config.get("tags")
+        for tag in given or ():
+            tag = tag.strip().lstrip("#")
+            if tag.lower() == query:
+                return tag
+        return query
+
     def _ajax(self, url: str, walk: Walk) -> scrapy.Request:
         return scrapy.Request(
             url,
@@ -49,8 +65,9 @@ class PixivSpider(PlatformSpider):
         )
 
     def listing_request(self, walk: Walk, cursor: str | None) -> scrapy.Request:
-        query = {"word": walk.query, "order": "date_d", "mode": "all", "p": cursor or "1"}
-        path = f"/ajax/search/illustrations/{quote(walk.query, safe='')}"
+        word = self.as_written(walk.query)
+        query = {"word": word, "order": "date_d", "mode": "all", "p": cursor or "1"}
+        path = f"/ajax/search/illustrations/{quote(word, safe='')}"
         return self._ajax(f"{walk.base_url}{path}?{urlencode(query)}", walk)
 
     def parse_listing(self, response: Response, walk: Walk) -> Page:
@@ -94,6 +111,8 @@ class PixivSpider(PlatformSpider):
         post.text = _text(work.get("title") or post.text, work.get("description") or "")
         post.tags = tags
         post.image_urls = _originals(work)
+        # R-18 works shown to a visitor without a login come with every URL null.
+        post.skip_reason = "age_gated" if work.get("xRestrict") and not post.image_urls else None
         post.ai_evidence = _evidence(ai_type, tags)
         post.extra = {
             "image_headers": dict(IMAGE_HEADERS),

@@ -5,12 +5,15 @@ The crawl first trades ``REDDIT_CLIENT_ID``/``REDDIT_CLIENT_SECRET`` for a beare
 ``oauth.reddit.com`` with ``after`` pagination. ``tags`` means subreddits here (default: the
 ``subreddits`` of config/sources.yaml). A post is labelled AI when its subreddit is AI-only,
 its flair names AI or a generator, or its title carries a bracketed AI tag or an AI hashtag.
+Only pictures the post itself holds count: a link post's preview is a thumbnail of someone
+else's page (a news photo), so it is skipped as ``external_link`` rather than matched.
 The ``x-ratelimit-*`` headers are honoured by ``crawler.middlewares.RateLimitRetryMiddleware``.
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from typing import Any
@@ -146,7 +149,7 @@ class RedditSpider(PlatformSpider):
         subreddit = post.get("subreddit") or ""
         flair = (post.get("link_flair_text") or "").strip()
         title = post.get("title") or ""
-        is_video = bool(post.get("is_video")) or post.get("post_hint") in VIDEO_HINTS
+        urls, skip_reason = media(post)
         return Post(
             post_id=post["id"],
             url=f"https://www.reddit.com{post['permalink']}",
@@ -157,10 +160,10 @@ class RedditSpider(PlatformSpider):
             author_name=post.get("author") or "",
             text="\n\n".join(part for part in (title, post.get("selftext")) if part),
             tags=[*HASHTAG.findall(title), *([flair] if flair else [])],
-            image_urls=[] if is_video else images(post),
+            image_urls=urls,
             ai_evidence=ai_evidence(subreddit, flair, title),
             extra={"subreddit": subreddit, "flair": flair, "over_18": bool(post.get("over_18"))},
-            skip_reason="video_only" if is_video else "no_images",
+            skip_reason=skip_reason,
         )
 
 
@@ -174,19 +177,30 @@ def _reason(response: Response) -> str:
     return str(data.get("reason") or data.get("message") or f"HTTP {response.status}")
 
 
-def images(post: dict[str, Any]) -> list[str]:
-    """Best-resolution image URLs of a post, its crosspost parent's when it has none."""
-    found = _gallery(post) if post.get("is_gallery") else _single(post)
+def media(post: dict[str, Any]) -> tuple[list[str], str | None]:
+    """Best-resolution image URLs of a post (its crosspost parent's when it is one), or none
+    and the reason: deleted, removed, video_only, external_link or no_images."""
     parents = post.get("crosspost_parent_list") or []
-    if not found and parents:
-        return images(parents[0])
-    return found
+    removed = post.get("removed_by_category")
+    if removed:
+        return [], "deleted" if removed == "deleted" else "removed"
+    if parents:
+        return media(parents[0])
+    if post.get("is_video") or post.get("post_hint") in VIDEO_HINTS:
+        return [], "video_only"
+    found = _gallery(post) if post.get("is_gallery") else _single(post)
+    if found:
+        return found, None
+    return [], "external_link" if post.get("post_hint") == "link" else "no_images"
 
 
 def _gallery(post: dict[str, Any]) -> list[str]:
     metadata = post.get("media_metadata") or {}
+    # Fresh on /new a gallery may have "gallery_data": null while media_metadata already
+    # holds its images; the metadata's own order is then the only order there is.
+    items = (post.get("gallery_data") or {}).get("items") or [{"media_id": m} for m in metadata]
     urls = []
-    for entry in (post.get("gallery_data") or {}).get("items", []):
+    for entry in items:
         media = metadata.get(entry.get("media_id"), {})
         # Just-uploaded items are "unprocessed" with no source yet; skip rather than guess.
         if media.get("status") != "valid":
@@ -194,16 +208,19 @@ def _gallery(post: dict[str, Any]) -> list[str]:
         source = media.get("s") or {}
         url = source.get("u") or source.get("gif")
         if url:
-            urls.append(url)
+            # Without raw_json=1 (or from a proxy that drops it) URLs come HTML-escaped.
+            urls.append(html.unescape(url))
     return urls
 
 
 def _single(post: dict[str, Any]) -> list[str]:
+    if post.get("post_hint") != "image":
+        return []  # a link's preview pictures the linked page, not this post
     url = post.get("url") or ""
-    if post.get("post_hint") == "image" and urlsplit(url).path.lower().endswith(IMAGE_SUFFIXES):
-        return [url]
+    if urlsplit(url).path.lower().endswith(IMAGE_SUFFIXES):
+        return [html.unescape(url)]
     previews = (post.get("preview") or {}).get("images") or []
-    return [previews[0]["source"]["url"]] if previews else []
+    return [html.unescape(previews[0]["source"]["url"])] if previews else []
 
 
 def ai_evidence(subreddit: str, flair: str, title: str) -> list[str]:

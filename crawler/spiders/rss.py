@@ -4,7 +4,9 @@ Feeds come from ``-a feeds=URL,URL`` or the config's ``feeds``; a ``tags`` argum
 per-tag feed that Mastodon and its forks publish, ``{base_url}/tags/{tag}.rss``. Atom feeds
 that page (RFC 5005 ``<link rel="next">``) are followed up to ``max_pages``. Images come from
 ``media:content``/``media:group``, image enclosures and, when a feed has neither, the
-``<img>`` tags of the entry's HTML. The entry's date is the walk marker. Parsing goes through
+``<img>`` tags of the entry's HTML; always the largest rendition offered (the widest
+``media:content`` of a ``media:group``, the widest ``srcset`` candidate of an ``<img>``),
+because thumbnails match worse. The entry's date is the walk marker. Parsing goes through
 Scrapy's selectors (lxml without entity expansion), never a DTD-resolving parser.
 """
 
@@ -25,6 +27,7 @@ from crawler.spiders.base import BadResponse, Page, PlatformSpider, Post, Walk, 
 class RssSpider(PlatformSpider):
     name = "rss"
     default_base_url = "https://mastodon.social"
+    ids_per_instance = True  # entry ids are each feed host's own: post keys include the host
 
     def walk_targets(self):
         for feed in self.feeds:
@@ -107,16 +110,48 @@ def _author(entry: Selector) -> str:
 
 
 def _media(entry: Selector, html: str) -> tuple[list[str], bool]:
-    images, has_video = [], False
+    # The contents of one media:group are renditions of one picture: keep the widest.
+    best: dict[Any, tuple[int, str]] = {}
+    has_video = False
     for node in entry.xpath(".//content[@url] | enclosure[@url] | link[@rel='enclosure']"):
         kind = (node.attrib.get("medium") or node.attrib.get("type") or "image").lower()
         if kind.startswith("image"):
-            images.append(node.attrib.get("url") or node.attrib["href"])
+            parent = node.root.getparent()
+            key = parent if parent is not None and parent.tag == "group" else node.root
+            width = _int(node.attrib.get("width"))
+            if key not in best or width > best[key][0]:
+                best[key] = (width, node.attrib.get("url") or node.attrib["href"])
         elif kind.startswith("video"):
             has_video = True
+    images = [url for _, url in best.values()]
     if not images and not has_video and html:
-        images = Selector(text=html).xpath("//img/@src").getall()
+        images = [_largest_src(img) for img in Selector(text=html).xpath("//img[@src]")]
     return images, has_video
+
+
+def _largest_src(img: Selector) -> str:
+    """The widest candidate of an ``<img>``'s ``srcset`` (``w`` or ``x`` descriptors), else
+    its ``src``."""
+    best, url = 0.0, img.attrib["src"]
+    for candidate in (img.attrib.get("srcset") or "").split(","):
+        parts = candidate.split()
+        if not parts:
+            continue
+        size = parts[1] if len(parts) > 1 else "1x"
+        try:
+            value = float(size[:-1]) * (1 if size.endswith("w") else 10_000)
+        except ValueError:
+            continue
+        if value > best:
+            best, url = value, parts[0]
+    return url
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
 
 
 def _date(value: str | None):

@@ -22,12 +22,15 @@ import scipy.fftpack
 from PIL import Image
 
 from pipelines.engine.decode import decode, prepare
+from pipelines.engine.descriptor import SscdDescriptor
+from pipelines.engine.exact import ColourLayout, ContentDigest
+from pipelines.engine.regions import RegionDescriptors
 from pipelines.engine.registry import ALGORITHMS, algorithm
 from pipelines.errors import ImageRejected
 
 # Bump whenever any algorithm, its parameters or the working-image preparation changes:
 # fingerprints of different versions are not comparable.
-FINGERPRINT_VERSION = 5
+FINGERPRINT_VERSION = 6
 
 # A picture whose every colour channel varies less than this (standard deviation, 0..255,
 # over its 64x64 reduction) is a flat colour or nearly so: nothing in it can identify an
@@ -326,10 +329,11 @@ class EmbeddedRegions:
         return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
 
     @classmethod
-    def from_image(cls, rgb: np.ndarray, reduced=None) -> bytes:
-        """Concatenated records of every region found (empty when there is none)."""
+    def from_image(cls, rgb: np.ndarray, reduced=None, boxes=None) -> bytes:
+        """Concatenated records of every region found (empty when there is none); ``boxes``
+        when the caller already found them."""
         records = []
-        for x0, y0, x1, y1 in cls.boxes(rgb, reduced):
+        for x0, y0, x1, y1 in cls.boxes(rgb, reduced) if boxes is None else boxes:
             part = np.ascontiguousarray(rgb[y0:y1, x0:x1])
             side = PdqFingerprint.input_side
             pdq, quality = pdqhash.compute(cv2.resize(part, (side, side), interpolation=_AREA))
@@ -345,6 +349,12 @@ class EmbeddedRegions:
     @classmethod
     def from_field(cls, value: Any) -> dict[str, Any]:
         return {"regions": bytes(value)}
+
+
+# Detection v2's types live in their own modules; registered here, after the types above,
+# so stored documents keep their earlier parts first and in order.
+for _type in (SscdDescriptor, RegionDescriptors, ContentDigest, ColourLayout):
+    algorithm(_type)
 
 
 def hamming(a: bytes, b: bytes) -> int:
@@ -369,6 +379,10 @@ class Fingerprint:
     regions: bytes = b""
     orb_mirror_xy: bytes = b""
     orb_mirror_desc: bytes = b""
+    descriptor: bytes = b""  # SscdDescriptor; b"" without the model
+    proposals: bytes = b""  # RegionDescriptors of a composite picture
+    digest: bytes = b""  # ContentDigest
+    colour: bytes = b""  # ColourLayout
     version: int = FINGERPRINT_VERSION
 
     @property
@@ -432,36 +446,58 @@ def is_current(doc: dict[str, Any] | None) -> bool:
 def fingerprint(image: Image.Image | bytes) -> Fingerprint:
     """Fingerprint a picture or untrusted bytes; raises ``ImageRejected(reason)`` if unusable.
 
-    Bytes are decoded safely (see ``pipelines.engine.decode``). Flat images, and images whose
-    PDQ quality is below the floor while they also lack keypoints, are refused as
-    ``low_information``; a low-quality PDQ alone is kept but never matched on.
+    Bytes are decoded safely (see ``pipelines.engine.decode``). Flat images are refused as
+    ``low_information``; a low-quality PDQ is kept but matched only by the tight low-detail
+    test (``pipelines.engine.exact``).
     """
     if isinstance(image, bytes | bytearray | memoryview):
-        work = decode(bytes(image))
+        data = bytes(image)
+        digest = ContentDigest.of_bytes(data)
+        work = decode(data)
+        detail = lambda: np.asarray(decode(data, RegionDescriptors.detail_area))  # noqa: E731
     else:
         work = prepare(image)
+        digest = ContentDigest.of_pixels(np.asarray(work))
+        detail = lambda: np.asarray(prepare(image, RegionDescriptors.detail_area))  # noqa: E731
     rgb = np.asarray(work)
     side = PdqFingerprint.input_side
     # PDQ straight from the working image: from the reduced copy below, re-encoded copies
     # drifted (calibration: resize PDQ median 2 -> 6 bits) and fell out of "exact".
     thumb = cv2.resize(rgb, (side, side), interpolation=_AREA)
-    if float(thumb.reshape(-1, 3).std(axis=0).max()) < FLAT_STD:
+    if float(thumb.reshape(-1, 3).std(axis=0).max()) < FLAT_STD and _flat(rgb):
         raise ImageRejected("low_information", "flat colour")
     pdq, quality = PdqFingerprint.from_image(thumb)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     orb_xy, orb_desc, mirror_xy, mirror_desc = OrbFeatures.from_image(grey)
-    features = len(orb_desc) // OrbFeatures.size
-    if quality < PdqFingerprint.quality_floor and features < OrbFeatures.min_features:
-        raise ImageRejected("low_information", f"PDQ quality {quality}, {features} keypoints")
     # One integer-factor reduction feeds pHash and the region search: cv2's area resampling
     # to arbitrary sizes costs ~0.5 ms more per image, twice over.
     reduced = _reduced(rgb, EmbeddedRegions.search_area)
     phash = PHashFingerprint.from_image(_fit(cv2.cvtColor(reduced[0], cv2.COLOR_RGB2GRAY), 64))
     height, width = grey.shape
-    regions = EmbeddedRegions.from_image(rgb, reduced)
+    boxes = EmbeddedRegions.boxes(rgb, reduced)
+    regions = EmbeddedRegions.from_image(rgb, reduced, boxes)
     return Fingerprint(
-        pdq, quality, phash, orb_xy, orb_desc, width, height, regions, mirror_xy, mirror_desc
+        pdq,
+        quality,
+        phash,
+        orb_xy,
+        orb_desc,
+        width,
+        height,
+        regions,
+        mirror_xy,
+        mirror_desc,
+        descriptor=SscdDescriptor.from_image(rgb),
+        proposals=RegionDescriptors.from_image(rgb, boxes, detail),
+        digest=digest,
+        colour=ColourLayout.from_image(thumb),
     )
+
+
+def _flat(rgb: np.ndarray) -> bool:
+    """True when the working image itself is flat too: a fine texture averages to a flat
+    thumbnail but is a work (low-detail works are matched by ``pipelines.engine.exact``)."""
+    return float(rgb.reshape(-1, 3).std(axis=0).max()) < FLAT_STD
 
 
 def _reduced(rgb: np.ndarray, area: int) -> tuple[np.ndarray, int]:

@@ -1,6 +1,6 @@
 """The in-memory portfolio index: which enrolled artworks does a fingerprint show?
 
-Two paths, one decision rule (``PortfolioIndex.search``):
+Three kinds of evidence, one decision rule (``PortfolioIndex.search``):
 
 - whole image: the query's eight dihedral PDQ hashes against one PDQ hash per artwork, in a
   ``HammingIndex`` (a linear popcount scan while small, multi-index hashing beyond), then a
@@ -11,11 +11,15 @@ Two paths, one decision rule (``PortfolioIndex.search``):
   over random 20-bit slices of the descriptors, voting per artwork), then each candidate
   verified by matching descriptors and fitting a similarity transform with RANSAC
   (``verify_features``). Verification is what keeps false alarms rare per (image, artwork)
-  pair, which matters once a portfolio holds thousands of works.
+  pair, which matters once a portfolio holds thousands of works;
+- beside them (``pipelines.engine.learned``): byte identity, the tight low-detail test, and
+  the learned descriptor of the whole picture and of a composite picture's region proposals,
+  which adds ``derivative`` (a re-drawn work) as the weakest kind.
 
-Every constant of the rule sits in ``Rule`` with where it came from. ``search`` is safe to
-call from many threads at once as long as no ``add``/``remove`` runs concurrently; the
-structures are rebuilt lazily (under a lock) on the first search after a change.
+Every constant of the rule sits in ``Rule`` (``LearnedRule`` for the third kind) with where
+it came from. ``search`` is safe to call from many threads at once as long as no
+``add``/``remove`` runs concurrently; the structures are rebuilt lazily (under a lock) on the
+first search after a change.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ import cv2
 import numpy as np
 
 from pipelines.engine.fingerprint import Fingerprint, OrbFeatures, PdqFingerprint, PHashFingerprint
+from pipelines.engine.learned import LearnedSignals
 
-Kind = Literal["exact", "near", "partial"]
-_KIND_RANK = {"exact": 3, "near": 2, "partial": 1}
+# "derivative": a re-drawn work (pipelines.engine.learned), the weakest kind.
+Kind = Literal["exact", "near", "partial", "derivative"]
+_KIND_RANK = {"exact": 3, "near": 2, "partial": 1, "derivative": 0}
 
 
 class Rule:
@@ -312,6 +318,7 @@ class _Snapshot:
     pdq_rows: np.ndarray  # HammingIndex row -> slot
     hamming: HammingIndex
     features: FeatureIndex
+    learned: LearnedSignals
 
 
 class PortfolioIndex:
@@ -356,6 +363,11 @@ class PortfolioIndex:
                 found[slot] = match
         for slot, match in self._partial(snap, fingerprint, exclude=found.keys()):
             found[slot] = match
+        # Byte identity, low-detail works and the learned descriptor: only a stronger kind
+        # replaces the hashes' and features' evidence.
+        for slot, kind, score, distances in snap.learned.search(fingerprint):
+            if slot not in found or _KIND_RANK[kind] > _KIND_RANK[found[slot].kind]:
+                found[slot] = Match(snap.ids[slot], kind, score, distances)
         return sorted(found.values(), key=_rank, reverse=True)
 
     def _current(self) -> _Snapshot:
@@ -478,4 +490,5 @@ def _build(entries: dict[str, _Entry]) -> _Snapshot:
         pdq_rows=np.asarray(usable, dtype=np.int64),
         hamming=HammingIndex(codes),
         features=FeatureIndex(desc, owners),
+        learned=LearnedSignals([e.fingerprint for e in values]),
     )

@@ -1,15 +1,20 @@
 """Stage 2 of the item pipeline: download every image of a post and fingerprint the new ones.
 
-Images are fetched through Scrapy's own downloader (``engine.download_async``), so
-throttling, retries, proxies, robots.txt and the private-address guard apply: every request
-is marked ``untrusted_url`` (``pipelines.netguard.PrivateAddressGuard`` refuses private
-addresses, redirects included) and carries ``download_maxsize`` (``ARTWATCH_IMAGE_MAXSIZE``,
-25 MB). The body stays in memory: a content-type and magic-byte check, the sha256, then, for
-bytes not already in ``images``, decoding (with the pixel limit of ``pipelines.engine.decode``),
-fingerprint and thumbnail in a process pool sized to the cores, so hashing never runs on the
-reactor thread. An image already stored is only linked to the post. Every image given up is
-counted under ``artwatch/drops/<reason>`` and recorded on its ``CrawledImage``; it never ends
-the crawl nor costs the post its other images.
+Images are fetched through Scrapy's own downloader (``engine.download_async``), so throttling,
+retries, proxies, robots.txt and the private-address guard apply: every request is marked
+``untrusted_url`` (``pipelines.netguard.PrivateAddressGuard`` refuses private addresses,
+redirects included) and carries ``download_maxsize`` (``ARTWATCH_IMAGE_MAXSIZE``, 25 MB). The
+body stays in memory: a content-type and magic-byte check, the sha256, then, for bytes not
+already in ``images``, decoding (with the pixel and scan limits of
+``pipelines.engine.decode``), fingerprint and thumbnail in a process pool sized to the cores,
+so hashing never runs on the reactor thread. Each image has a CPU-time budget there
+(``ARTWATCH_DECODE_CPU_SECONDS``) and each worker a memory limit
+(``ARTWATCH_DECODE_MEMORY_MB``): a worker the budget ended costs only its image
+(``decode_timeout``) and is replaced (``pipelines.stages.workers``). Such drops, like every
+refusal of the bytes themselves, are final: the post is marked processed and the cursor moves,
+so a hostile file is not met again. An image already stored is only linked to the post. Every
+image given up is counted under ``artwatch/drops/<reason>`` and recorded on its
+``CrawledImage``; it never ends the crawl nor costs the post its other images.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import hashlib
 import io
 import logging
 import os
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
@@ -30,11 +35,13 @@ from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 from twisted.internet.defer import CancelledError
 
 from pipelines.engine.decode import decode
+from pipelines.engine.descriptor import model_status
 from pipelines.engine.fingerprint import Fingerprint, fingerprint, is_current
 from pipelines.engine.thumbnails import thumbnail
 from pipelines.errors import ImageRejected
 from pipelines.stages.items import CrawledImage, CrawledPost
 from pipelines.stages.posts import StoreStage, stop_for_store
+from pipelines.stages.workers import WorkerDied, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +51,13 @@ SCREENSHOT_SIDE = 1280
 # Content types a server may honestly send image bytes with; the magic bytes decide.
 BINARY_TYPES = ("application/octet-stream", "binary/octet-stream", "application/binary")
 WORKER_NICENESS = 10
+# CPU seconds one image may take in a worker: ordinary images take well under one (a 49 MP
+# PNG about one), a progressive-JPEG scan bomb below the scan limit several, above it minutes.
+DEFAULT_CPU_SECONDS = 10.0
+# Data one worker may allocate: about 250 MB of libraries and models, plus the largest
+# decode (a 50 MP RGBA PNG is 200 MB of pixels; a 50 MP progressive JPEG's coefficients up
+# to 300 MB), with room to spare. An allocation beyond it is refused (``out_of_memory``).
+DEFAULT_MEMORY_MB = 1024
 # Failures a later crawl may not meet again: the post is stored but not marked processed.
 TRANSIENT = ("download_failed", "http_5xx", "http_429")
 
@@ -83,6 +97,8 @@ def analyse(data: bytes) -> dict[str, Any]:
             width, height = header.size
     except ImageRejected as error:
         return {"rejected": error.reason, "detail": str(error)}
+    except MemoryError:
+        return {"rejected": "out_of_memory", "detail": "over the worker's memory limit"}
     return {
         "fingerprint": fp.to_document(),
         "thumbnail": thumbnail(work),
@@ -96,7 +112,7 @@ def screenshot_jpeg(png: bytes) -> bytes | None:
     try:
         with Image.open(io.BytesIO(png)) as image:
             return thumbnail(image, SCREENSHOT_SIDE)
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError, MemoryError, Image.DecompressionBombError):
         return None
 
 
@@ -106,12 +122,17 @@ def _ready() -> bool:
 
 def warm_up(pool: Executor, workers: int) -> None:
     """Start the ``workers`` of ``pool`` and wait until they answer."""
+    if isinstance(pool, WorkerPool):
+        pool.start()
     for future in [pool.submit(_ready) for _ in range(workers * 2)]:
         future.result()
 
 
-def make_pool(kind: str, workers: int) -> Executor:
-    """A process pool (the default: no GIL shared with the reactor) or a thread pool."""
+def make_pool(kind: str, workers: int, cpu_seconds: float = 0.0, memory_mb: int = 0) -> Executor:
+    """A process pool (the default: no GIL shared with the reactor) or a thread pool.
+
+    The CPU budget and memory limit (0: none) apply to processes only: a thread cannot be
+    stopped, so the thread pool is for benchmarks, not for untrusted images."""
     if kind == "thread":
         return ThreadPoolExecutor(workers, thread_name_prefix="artwatch-fingerprint")
     # Not fork: the crawl process has a reactor, a driver pool and threads. A forkserver
@@ -119,7 +140,7 @@ def make_pool(kind: str, workers: int) -> Executor:
     # OpenCV and NumPy in each (seconds), and serves every later crawl of the same process.
     context = get_context("forkserver")
     context.set_forkserver_preload([__name__])
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_yield_cpu)
+    return WorkerPool(context, workers, cpu_seconds, memory_mb, initializer=_yield_cpu)
 
 
 def _yield_cpu() -> None:
@@ -143,10 +164,15 @@ class ImagesStage(StoreStage):
         # Backpressure: listings bring posts far faster than images can be fingerprinted;
         # only this many posts hold downloaded bytes at once, the rest wait with none.
         posts = crawler.settings.getint("ARTWATCH_MEDIA_CONCURRENCY", 0) or 4 * self.workers
+        self.cpu_seconds = crawler.settings.getfloat(
+            "ARTWATCH_DECODE_CPU_SECONDS", DEFAULT_CPU_SECONDS
+        )
+        self.memory_mb = crawler.settings.getint("ARTWATCH_DECODE_MEMORY_MB", DEFAULT_MEMORY_MB)
         self.slots = asyncio.Semaphore(posts)
 
     async def open_spider(self) -> None:
-        self.pool = make_pool(self.pool_kind, self.workers)
+        model_status()  # says once, here, when the learned descriptor is off and why
+        self.pool = make_pool(self.pool_kind, self.workers, self.cpu_seconds, self.memory_mb)
         # Workers start on first use, from the submitting thread, and wait for the
         # forkserver's imports: start them now, from a helper thread, not mid-crawl from
         # the reactor thread.
@@ -243,17 +269,26 @@ class ImagesStage(StoreStage):
         """One analysis per sha256 in flight: concurrent posts with the same file share it."""
         task = self._inflight.get(sha256)
         if task is None:
-            loop = asyncio.get_running_loop()
-            task = asyncio.ensure_future(loop.run_in_executor(self.pool, analyse, data))
+            task = asyncio.ensure_future(self._in_worker(data))
             self._inflight[sha256] = task
             task.add_done_callback(lambda _: self._inflight.pop(sha256, None))
         return await asyncio.shield(task)
 
+    async def _in_worker(self, data: bytes) -> dict[str, Any]:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, analyse, data)
+        except WorkerDied as died:  # the bytes ended their worker: they would again
+            return {"rejected": died.reason, "detail": str(died)}
+
     async def _screenshot(self, post: CrawledPost) -> None:
         loop = asyncio.get_running_loop()
-        post.post["screenshot"] = await loop.run_in_executor(
-            self.pool, screenshot_jpeg, post.screenshot_png
-        )
+        try:
+            post.post["screenshot"] = await loop.run_in_executor(
+                self.pool, screenshot_jpeg, post.screenshot_png
+            )
+        except WorkerDied as died:
+            logger.info("screenshot of %s dropped (%s)", post.post.get("url"), died.reason)
+            post.post["screenshot"] = None
         post.screenshot_png = None
 
 

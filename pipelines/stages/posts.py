@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from itemadapter import ItemAdapter
 from pymongo.errors import ConnectionFailure
@@ -26,7 +27,7 @@ from scrapy.exceptions import CloseSpider, DropItem, NotConfigured
 from pipelines.errors import StoreUnavailable
 from pipelines.stages.items import CrawledPost, CursorItem, cursors_requested
 from pipelines.store.aio import AsyncStore
-from pipelines.store.writes import post_key
+from pipelines.store.writes import legacy_post_key, post_key
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +58,20 @@ def is_store_enabled(settings: Any) -> bool:
     return settings.get("ARTWATCH_STORE", "mongodb") != "none"
 
 
-def normalise(item: Any) -> CrawledPost:
-    """A PostItem as a CrawledPost; DropItem naming the field when the item is unusable."""
+def key_host(spider: Any, instance: str | None) -> str:
+    """The host in post keys: the instance crawled where ids are per instance (a spider with
+    ``ids_per_instance``: Mastodon, feeds), else the platform's one canonical host (that of
+    its ``default_base_url``), so a crawl through another API host or a replay server of a
+    single-host platform finds the same posts."""
+    default = getattr(spider, "default_base_url", None)
+    if getattr(spider, "ids_per_instance", False) or not default:
+        return instance or ""
+    return urlsplit(default).netloc
+
+
+def normalise(item: Any, host: str = "") -> CrawledPost:
+    """A PostItem as a CrawledPost keyed under ``host``; DropItem naming the field when the
+    item is unusable."""
     adapter = ItemAdapter(item)
     for name in ("platform", "post_id"):
         if not adapter.get(name):
@@ -68,7 +81,7 @@ def normalise(item: Any) -> CrawledPost:
         raise DropItem(f"invalid post: image_urls {adapter.get('image_urls')!r}")
     post = {name: adapter.get(name) for name in POST_FIELDS}
     post["post_id"] = str(post["post_id"])
-    post["_id"] = post_key(post["platform"], post["post_id"])
+    post["_id"] = post_key(post["platform"], host, post["post_id"])
     post["created_at"] = _datetime(adapter.get("created_at"))
     post["ai_labeled"] = bool(post["ai_labeled"])
     extra = dict(adapter.get("extra") or {})
@@ -152,16 +165,25 @@ class PostsStage:
             self.walks[key].idle.clear()
         if self.store is None:
             return item
-        crawled = normalise(item)
+        spider = self.crawler.spider
+        crawled = normalise(item, key_host(spider, ItemAdapter(item).get("instance")))
         self.crawler.stats.inc_value("artwatch/posts/seen")
         try:
-            done = await self.store.is_processed(crawled.key)
+            done = await self.store.is_processed(crawled.key) or await self._processed_before(
+                crawled, getattr(spider, "ids_per_instance", False)
+            )
         except ConnectionFailure as error:
             raise stop_for_store(self.crawler, self.store, error) from error
         if done:
             self.crawler.stats.inc_value("artwatch/posts/already_processed")
             raise DropItem(f"already processed: {crawled.key}", log_level="DEBUG")
         return crawled
+
+    async def _processed_before(self, crawled: CrawledPost, per_instance: bool) -> bool:
+        """Done under the ``platform:post_id`` key of an older release (on this instance)."""
+        post = crawled.post
+        legacy = legacy_post_key(post["platform"], post["post_id"])
+        return await self.store.processed_before(legacy, post["instance"] if per_instance else None)
 
     async def _cursor(self, item: Any) -> None:
         key, value = item["key"], str(item["value"])

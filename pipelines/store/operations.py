@@ -99,6 +99,7 @@ class On:
 ARTISTS, ARTWORKS, POSTS, IMAGES = On("artists"), On("artworks"), On("posts"), On("images")
 HITS, ALERTS, CURSORS, RUNS = On("hits"), On("alerts"), On("cursors"), On("runs")
 OPERATOR = On("operator")  # one document: the instance operator's sign-in (web app)
+HEALTH = On("health")  # one document per source: its runs against its expectations
 
 Operation = Generator[Call, Any, Any]
 
@@ -353,6 +354,17 @@ class Operations:
         return bool(document and document.get("processed_at"))
 
     @operation
+    def processed_before(self, legacy_key: str, instance: str | None = None) -> Operation:
+        """True when a release before per-instance keys processed this post under
+        ``legacy_key`` (its hits exist; doing it again under the new key would repeat them) —
+        found on ``instance`` when given, since another instance's post of that id is another post.
+        """
+        document = yield POSTS.find_one({"_id": legacy_key}, {"processed_at": 1, "instance": 1})
+        if not document or not document.get("processed_at"):
+            return False
+        return instance is None or document.get("instance") == instance
+
+    @operation
     def posts_with_image(self, sha256: str) -> Operation:
         return (yield POSTS.find({"images.sha256": sha256}))
 
@@ -557,6 +569,21 @@ class Operations:
     def running_runs(self, host: str) -> Operation:
         """Runs still ``running`` that a runner on ``host`` started."""
         return (yield RUNS.find({"status": "running", "runner.host": host}))
+
+    # source health -----------------------------------------------------------------------
+
+    @operation
+    def source_health(self, source: str) -> Operation:
+        """A source's health record (``artwatch.health``), None before its first checked run."""
+        return (yield HEALTH.find_one({"_id": source}))
+
+    @operation
+    def save_source_health(self, source: str, fields: Mapping[str, Any]) -> Operation:
+        yield HEALTH.update_one({"_id": source}, {"$set": dict(fields)}, upsert=True)
+
+    @operation
+    def sources_health(self) -> Operation:
+        return (yield HEALTH.find({}, sort=[("_id", ASCENDING)]))
 
     # status ----------------------------------------------------------------------------
 

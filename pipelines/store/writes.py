@@ -32,14 +32,20 @@ def object_id(value: str, what: str) -> ObjectId:
         raise ArtWatchError(f"{what} {value!r} is not a valid id") from None
 
 
-def post_key(platform: str, post_id: str) -> str:
+def post_key(platform: str, host: str, post_id: str) -> str:
+    """``platform:host:post_id``: ids are unique per instance, not per platform (DESIGN.md)."""
+    return f"{platform}:{host}:{post_id}"
+
+
+def legacy_post_key(platform: str, post_id: str) -> str:
+    """The key releases before per-instance keys gave a post: ``platform:post_id``."""
     return f"{platform}:{post_id}"
 
 
 def post_write(post: Mapping[str, Any], now: datetime) -> Write:
-    """Upsert a post by ``platform:post_id``; later crawls refresh its fields."""
+    """Upsert a post by its key (``post_key``); later crawls refresh its fields."""
     fields = {k: v for k, v in post.items() if k != "_id"}
-    key = post.get("_id") or post_key(post["platform"], post["post_id"])
+    key = post.get("_id") or post_key(post["platform"], post.get("instance", ""), post["post_id"])
     return {"_id": key}, {"$set": fields, "$setOnInsert": {"first_seen_at": now}}
 
 
