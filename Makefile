@@ -21,10 +21,13 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 # Playwright drives Debian's Chromium; `playwright install` cannot download a browser here.
+# fonts-noto-cjk: Chinese in screenshots and the evidence PDF; poppler-utils: the tests read
+# that PDF back with pdftotext.
+CHROMIUM_PACKAGES = chromium fonts-noto-cjk poppler-utils
 chromium:
-	@command -v chromium >/dev/null || { \
+	@dpkg -s $(CHROMIUM_PACKAGES) >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	  $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(CHROMIUM_PACKAGES); }
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,5 +1,8 @@
 """Email alerts against a real aiosmtpd server on 127.0.0.1."""
 
+# The Chinese expectations are written with full-width punctuation, as Chinese is.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from artwatch.alerts.digest import next_digest_at
 from artwatch.alerts.email import EmailChannel
 from artwatch.settings import Settings
 from tests.alerts_support import (
@@ -110,6 +114,63 @@ def test_without_smtp_url_email_alerts_wait_and_webhooks_still_go(store, receive
     assert dispatcher(store, None).run_pass() == {"sent": 1}
     assert len(receiver.deliveries) == 1
     assert sorted(statuses(store).values()) == ["pending", "sent"]
+
+
+def test_an_artist_who_reads_chinese_gets_the_email_in_chinese(store, smtp):
+    inbox, port = smtp
+    mei = add_artist(store, email="mei@example.org", language="zh_Hans")
+    ana = add_artist(store, email="ana@example.org")
+    luc = add_artist(store, email="luc@example.org", language="fr")  # not ours: English
+    for artist in (mei, ana, luc):
+        add_hit(store, artist, add_artwork(store, artist))
+
+    assert dispatcher(store, port).run_pass() == {"sent": 3}
+    received = {recipients[0]: message for recipients, message in inbox.envelopes}
+
+    chinese = received["mei@example.org"]
+    assert chinese["Subject"] == "ArtWatch：在 mastodon 上发现 sunset.png（近似匹配）"
+    raw_subject = dict(chinese.raw_items())["Subject"]
+    assert raw_subject.isascii() and "=?utf-8?" in raw_subject.lower()  # RFC 2047 on the wire
+    plain, html, images = _parts(chinese)
+    plain = "\n".join(plain.splitlines())
+    for part in (chinese.get_body(("plain",)), chinese.get_body(("html",))):
+        assert part.get_content_charset() == "utf-8"
+    assert plain.startswith("一个标记为 AI 艺术的帖子包含你的作品。\n")
+    assert "   匹配：近似（得分 0.91）" in plain
+    assert "   发布时间：2026-04-30 09:30 UTC，发布者 Bot <b>bold</b> (bot@social.example)" in plain
+    assert "   判定为 AI 的依据：tag:aiart; label:<i>ai</i>" in plain  # evidence stays as found
+    assert plain.rstrip().endswith("你收到这封邮件，是因为你在 ArtWatch 登记了作品集。")
+    assert html.startswith('<!DOCTYPE html><html lang="zh-Hans">')
+    assert "<th" in html and "判定为 AI 的依据" in html and 'alt="在帖子中发现"' in html
+    assert len(images) == 2
+    for english_word in ("Your artwork", "Posted", "Why it counts", "You receive this"):
+        assert english_word not in plain and english_word not in html
+
+    for address in ("ana@example.org", "luc@example.org"):
+        english = received[address]
+        assert english["Subject"] == "ArtWatch: sunset.png found on mastodon (near match)"
+        plain, html, _ = _parts(english)
+        plain = "\n".join(plain.splitlines())
+        assert plain.startswith("A post tagged as AI art contains your artwork.\n")
+        assert "   Match: near (score 0.91)\n" in plain
+        assert "   Posted: 2026-04-30 09:30 UTC by Bot <b>bold</b> (bot@social.example)" in plain
+        assert plain.isascii() and html.startswith("<!DOCTYPE html><html><body")
+
+
+def test_a_digest_in_chinese(store, smtp):
+    inbox, port = smtp
+    mei = add_artist(store, email="mei@example.org", language="zh_Hans", alert_mode="daily")
+    artwork = add_artwork(store, mei)
+    for number in (1, 2):
+        add_hit(store, mei, artwork, number)
+    now = datetime.now(UTC)
+    run = dispatcher(store, port, digest_hour=8)
+    assert run.run_pass(now) == {"held": 2}
+    assert run.run_pass(next_digest_at(now, 8)) == {"sent": 1}
+    message = inbox.messages[0]
+    assert message["Subject"] == "ArtWatch 每日摘要：2 个新匹配"
+    plain, _, _ = _parts(message)
+    assert plain.startswith("自上次摘要以来，有 2 个标记为 AI 艺术的帖子与你的作品匹配。")
 
 
 def test_smtp_url_is_checked_at_start_up():

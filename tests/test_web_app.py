@@ -247,6 +247,17 @@ def test_uploads_refuse_what_is_not_a_usable_image_and_enroll_nothing_of_it(site
     assert status == 413 and b"64 MB" in message
 
 
+def pdf_text(data: bytes) -> str:
+    """What a PDF says, read back by poppler's pdftotext (poppler-utils: `make chromium`)."""
+    done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True)
+    return done.stdout.decode()
+
+
+def sha256sums(archive: zipfile.ZipFile, folder: str = "") -> dict[str, str]:
+    lines = archive.read(f"{folder}SHA256SUMS").decode().splitlines()
+    return {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
+
+
 def test_evidence_pack_holds_the_files_their_hashes_and_notices(site, store):
     client = signed_in(site, store)
     hit = site["ana_hits"][1]
@@ -254,21 +265,63 @@ def test_evidence_pack_holds_the_files_their_hashes_and_notices(site, store):
     assert status == 200 and headers["content-type"] == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(body))
     names = set(archive.namelist())
-    assert {"artwork.jpg", "found.jpg", "report.html", "evidence.json", "SHA256SUMS",
-            "takedown-en.txt", "takedown-zh-Hans.txt"} <= names  # fmt: skip
+    assert {"artwork.jpg", "found.jpg", "report.html", "report.pdf", "evidence.json",
+            "SHA256SUMS", "takedown-en.txt", "takedown-zh-Hans.txt"} <= names  # fmt: skip
     evidence = json.loads(archive.read("evidence.json"))
     for name, expected in evidence["files"].items():
         assert hashlib.sha256(archive.read(name)).hexdigest() == expected
+    sums = sha256sums(archive)
+    assert sums == {**evidence["files"], "evidence.json": sums["evidence.json"]}
+    assert sums["report.pdf"] == hashlib.sha256(archive.read("report.pdf")).hexdigest()
+    assert "report_pdf_missing" not in evidence
+    # The PDF is the report printed by Chromium: the post, the picture's hash, the pictures.
+    printed = archive.read("report.pdf")
+    assert printed.startswith(b"%PDF-") and len(printed) > 10_000
+    text = pdf_text(printed)
+    assert "https://mastodon.example/@x/2" in text and f"{1002:064x}" in text
     assert evidence["hit"]["post_url"] == "https://mastodon.example/@x/2"
     assert evidence["image_sha256"] == f"{1002:064x}"
     report = archive.read("report.html").decode()
     assert "<rect" in report and "data:image/jpeg;base64," in report
     assert "微博社区管理中心" in archive.read("takedown-zh-Hans.txt").decode()
     assert "Weibo's community management centre" in archive.read("takedown-en.txt").decode()
-    # A selection: one folder per hit.
+    # A selection: one folder per hit, each with its printed report.
     both = "&".join(f"ids={h}" for h in site["ana_hits"])
     archive = zipfile.ZipFile(io.BytesIO(client.get(f"/evidence.zip?{both}")[2]))
     assert {name.split("/")[0] for name in archive.namelist()} == set(site["ana_hits"])
+    for folder in site["ana_hits"]:
+        printed = archive.read(f"{folder}/report.pdf")
+        digest = hashlib.sha256(printed).hexdigest()
+        assert sha256sums(archive, f"{folder}/")["report.pdf"] == digest
+        assert store.hit(folder)["post_url"] in pdf_text(printed)
+
+
+def test_the_printed_report_is_in_chinese_for_a_chinese_reader(site, store):
+    client = signed_in(site, store)
+    chinese = {"Accept-Language": "zh-CN"}
+    body = client.get(f"/hits/{site['ana_hits'][1]}/evidence.zip", **chinese)[2]
+    text = pdf_text(zipfile.ZipFile(io.BytesIO(body)).read("report.pdf"))
+    # Chinese comes out of the PDF as text, so Chromium had a CJK font to set it in.
+    assert "证据报告" in text and "https://mastodon.example/@x/2" in text
+
+
+def test_without_chromium_the_pack_comes_without_the_pdf_and_says_why(site, store, caplog):
+    # A real boundary: the executable does not exist, so Playwright's launch itself fails,
+    # as on a deployment where Debian's chromium package is not installed.
+    with serving(store, chromium="/nonexistent/chromium") as base:
+        client = Client(base)
+        client.sign_in(web.new_login_token(store, site["ana"]))
+        status, _, body = client.get(f"/hits/{site['ana_hits'][1]}/evidence.zip")
+    assert status == 200
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert "report.html" in archive.namelist() and "report.pdf" not in archive.namelist()
+    evidence = json.loads(archive.read("evidence.json"))
+    assert evidence["report_pdf_missing"].startswith(
+        "Chromium could not start (/nonexistent/chromium)"
+    )
+    assert "report.pdf" not in evidence["files"] and "report.pdf" not in sha256sums(archive)
+    logged = [r.getMessage() for r in caplog.records if r.name == "artwatch.web.pdf"]
+    assert len(logged) == 1 and "/nonexistent/chromium" in logged[0]
 
 
 def test_post_text_is_escaped(site, store):
@@ -428,8 +481,8 @@ def test_every_message_has_a_chinese_translation():
     root = Path(__file__).parent.parent
     with (root / "artwatch" / "web" / "babel.cfg").open() as config:
         method_map, options_map = parse_mapping_cfg(config)
-    found = {
-        message[2] if isinstance(message[2], str) else message[2][0]
+    found = {  # (message id, context): the alert emails use pgettext for the match kinds
+        (message[2] if isinstance(message[2], str) else message[2][0], message[4])
         for message in extract_from_dir(
             root, method_map, options_map, keywords={**DEFAULT_KEYWORDS, "N_": None}
         )
@@ -437,5 +490,10 @@ def test_every_message_has_a_chinese_translation():
     po = i18n.LOCALE_DIR / "zh_Hans" / "LC_MESSAGES" / "messages.po"
     with po.open("rb") as source:
         catalogue = read_po(source, locale="zh_Hans")
-    untranslated = sorted(m for m in found if m and not getattr(catalogue.get(m), "string", ""))
+    untranslated = sorted(
+        (m, c) for m, c in found if m and not getattr(catalogue.get(m, c), "string", "")
+    )
     assert len(found) > 100 and untranslated == []
+    # The alert emails' strings are extracted too (babel.cfg covers artwatch/alerts).
+    assert ("You receive this because you enrolled your portfolio with ArtWatch.", None) in found
+    assert ("near", "match kind") in found

@@ -118,6 +118,7 @@ def test_a_hit_page_outlines_the_match_reviews_and_downloads_evidence(browser, s
     archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
     evidence = json.loads(archive.read("evidence.json"))
     assert evidence["hit_id"] == hit
+    assert archive.read("report.pdf").startswith(b"%PDF-")
     for name, expected in evidence["files"].items():
         assert hashlib.sha256(archive.read(name)).hexdigest() == expected
     # The post's text is shown as text and never run.

@@ -5,6 +5,8 @@ escapes every interpolated value, and links arrive already filtered by ``LinkGua
 to a public host, or ``None``). A single-hit alert, a flood summary and a daily digest share
 one layout: a short heading, then one card per hit with the artwork and the found image side
 by side. Only the first ``MAX_IMAGE_CARDS`` cards carry images, so a digest stays small.
+The words are in the artist's ``language`` (``artwatch.i18n``, the web app's catalogues);
+dates stay ISO and UTC in every language, and operator notices stay English.
 """
 
 from __future__ import annotations
@@ -12,22 +14,32 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from gettext import NullTranslations
 from html import escape
 from typing import Any
 
+from artwatch import i18n
 from artwatch.alerts.delivery import Delivery, Entry
 
 MAX_IMAGE_CARDS = 20
 MAX_TEXT_CHARS = 600
-WITHHELD = "(link withheld: not a public address)"
 
 Cids = tuple[str | None, str | None]  # (artwork image, found image) content ids
 
 
-def when(value: datetime | str | None) -> str:
+def language(delivery: Delivery) -> str:
+    """The artist's language code, English when unset or one we do not speak."""
+    return i18n.language(delivery.artist.get("language"))
+
+
+def catalogue(delivery: Delivery) -> NullTranslations:
+    return i18n.translations(language(delivery))
+
+
+def when(value: datetime | str | None, tr: NullTranslations = i18n.ENGLISH) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
-    return str(value) if value else "unknown time"
+    return str(value) if value else tr.gettext("unknown time")
 
 
 def one_line(value: Any, limit: int = 120) -> str:
@@ -35,17 +47,29 @@ def one_line(value: Any, limit: int = 120) -> str:
     return re.sub(r"[\x00-\x1f\x7f\s]+", " ", str(value or "")).strip()[:limit]
 
 
-def artwork_name(entry: Entry) -> str:
+def kind_word(kind: Any, tr: NullTranslations = i18n.ENGLISH) -> str:
+    """The match kind as a word of the language; in English the stored value itself."""
+    words = {
+        "exact": tr.pgettext("match kind", "exact"),
+        "near": tr.pgettext("match kind", "near"),
+        "partial": tr.pgettext("match kind", "partial"),
+        "derivative": tr.pgettext("match kind", "derivative"),
+    }
+    return words.get(kind) or one_line(kind)
+
+
+def artwork_name(entry: Entry, tr: NullTranslations = i18n.ENGLISH) -> str:
     if entry.artwork is None:
-        return "an artwork you removed"
-    return one_line(entry.artwork.get("filename") or entry.artwork.get("source") or "artwork")
+        return tr.gettext("an artwork you removed")
+    name = entry.artwork.get("filename") or entry.artwork.get("source")
+    return one_line(name or tr.gettext("artwork"))
 
 
-def evidence(hit: Mapping[str, Any]) -> str:
+def evidence(hit: Mapping[str, Any], tr: NullTranslations = i18n.ENGLISH) -> str:
     reasons = [one_line(reason) for reason in hit.get("ai_evidence") or []]
     if hit.get("ai_labeled") and not reasons:
-        reasons = ["labelled as AI by the platform or the author"]
-    return "; ".join(reasons) or "posted under an AI-art tag"
+        reasons = [tr.gettext("labelled as AI by the platform or the author")]
+    return "; ".join(reasons) or tr.gettext("posted under an AI-art tag")
 
 
 def post_text(hit: Mapping[str, Any]) -> str:
@@ -56,69 +80,91 @@ def post_text(hit: Mapping[str, Any]) -> str:
 def subject(delivery: Delivery) -> str:
     if delivery.notice is not None:
         return one_line(delivery.notice["subject"], 200)
-    first = delivery.entries[0]
+    tr, first = catalogue(delivery), delivery.entries[0]
     count = len(delivery.entries)
     if delivery.type == "digest":
-        return f"ArtWatch daily digest: {count} new match{'es' * (count != 1)}"
+        return tr.ngettext(
+            "ArtWatch daily digest: %(num)d new match",
+            "ArtWatch daily digest: %(num)d new matches",
+            count,
+        ) % {"num": count}
     if delivery.type == "flood":
-        return f"ArtWatch: {artwork_name(first)} found in {count} more posts within an hour"
+        return tr.gettext("ArtWatch: %(artwork)s found in %(num)d more posts within an hour") % {
+            "artwork": artwork_name(first, tr),
+            "num": count,
+        }
     hit = first.hit
-    return (
-        f"ArtWatch: {artwork_name(first)} found on {one_line(hit.get('platform'))} "
-        f"({one_line(hit.get('kind'))} match)"
-    )
+    return tr.gettext("ArtWatch: %(artwork)s found on %(platform)s (%(kind)s match)") % {
+        "artwork": artwork_name(first, tr),
+        "platform": one_line(hit.get("platform")),
+        "kind": kind_word(hit.get("kind"), tr),
+    }
 
 
 def heading(delivery: Delivery) -> str:
-    count = len(delivery.entries)
+    tr, count = catalogue(delivery), len(delivery.entries)
     if delivery.type == "digest":
-        posts = f"{count} post{'s' * (count != 1)}"
-        return f"{posts} tagged as AI art matched your work since the last digest."
+        return tr.ngettext(
+            "%(num)d post tagged as AI art matched your work since the last digest.",
+            "%(num)d posts tagged as AI art matched your work since the last digest.",
+            count,
+        ) % {"num": count}
     if delivery.type == "flood":
         start, end = delivery.period or (None, None)
-        return (
-            f"One of your artworks matched {count} more posts between {when(start)} and "
-            f"{when(end)}. To spare your inbox they are listed together here."
-        )
-    return "A post tagged as AI art contains your artwork."
+        return tr.gettext(
+            "One of your artworks matched %(num)d more posts between %(start)s and %(end)s. "
+            "To spare your inbox they are listed together here."
+        ) % {"num": count, "start": when(start, tr), "end": when(end, tr)}
+    return tr.gettext("A post tagged as AI art contains your artwork.")
+
+
+def footer(delivery: Delivery) -> str:
+    return catalogue(delivery).gettext(
+        "You receive this because you enrolled your portfolio with ArtWatch."
+    )
 
 
 def _facts(delivery: Delivery, entry: Entry) -> list[tuple[str, str | None, str | None]]:
     """(label, text, link) rows of one card, shared by the text and the HTML part."""
-    hit = entry.hit
-    author = one_line(hit.get("author_name")) or "unknown"
+    tr, hit = catalogue(delivery), entry.hit
+    _ = tr.gettext
+    author = one_line(hit.get("author_name")) or _("unknown")
     if hit.get("author_id"):
         author += f" ({one_line(hit['author_id'])})"
-    score = hit.get("score")
-    match = one_line(hit.get("kind")) + (f" (score {score:.2f})" if score is not None else "")
+    match = kind_word(hit.get("kind"), tr)
+    if (score := hit.get("score")) is not None:
+        match = _("%(kind)s (score %(score).2f)") % {"kind": match, "score": score}
     post_url, image_url = hit.get("post_url"), hit.get("image_url")
+    withheld = _("(link withheld: not a public address)")
+    posted = {"time": when(hit.get("post_created_at"), tr), "author": author}
     return [
-        ("Your artwork", artwork_name(entry), None),
-        ("Match", match, None),
-        ("Platform", one_line(hit.get("platform")), None),
-        ("Post", post_url or WITHHELD, post_url),
-        ("Image", image_url or WITHHELD, image_url),
-        ("Posted", f"{when(hit.get('post_created_at'))} by {author}", None),
-        ("Found", when(hit.get("found_at")), None),
-        ("Why it counts as AI", evidence(hit), None),
-        ("Review", delivery.dashboard_url(entry), delivery.dashboard_url(entry)),
+        (_("Your artwork"), artwork_name(entry, tr), None),
+        (_("Match"), match, None),
+        (_("Platform"), one_line(hit.get("platform")), None),
+        (_("Post"), post_url or withheld, post_url),
+        (_("Image"), image_url or withheld, image_url),
+        (_("Posted"), _("%(time)s by %(author)s") % posted, None),
+        (_("Found"), when(hit.get("found_at"), tr), None),
+        (_("Why it counts as AI"), evidence(hit, tr), None),
+        (_("Review"), delivery.dashboard_url(entry), delivery.dashboard_url(entry)),
     ]
 
 
 def text(delivery: Delivery) -> str:
     if delivery.notice is not None:
         return str(delivery.notice["text"])
+    _ = catalogue(delivery).gettext
     lines = [heading(delivery), ""]
     for number, entry in enumerate(delivery.entries, 1):
         lines.append(f"{number}.")
-        for label, value, _ in _facts(delivery, entry):
+        for label, value, _link in _facts(delivery, entry):
             if value:
-                lines.append(f"   {label}: {value}")
+                lines.append("   " + _("%(label)s: %(value)s") % {"label": label, "value": value})
         if post_text(entry.hit):
-            lines.append("   Post text:")
+            lines.append("   " + _("Post text:"))
             lines.extend(f"     {line}" for line in post_text(entry.hit).splitlines())
         lines.append("")
-    lines.append("You receive this because you enrolled your portfolio with ArtWatch.")
+    lines.append(footer(delivery))
     return "\n".join(lines)
 
 
@@ -129,21 +175,26 @@ def html(delivery: Delivery, cids: Sequence[Cids]) -> str:
         _html_card(delivery, entry, cids[index] if index < len(cids) else (None, None))
         for index, entry in enumerate(delivery.entries)
     )
+    code = language(delivery)
+    # English keeps the bare <html> it always had; another language names itself so mail
+    # clients pick fitting fonts.
+    lang = "" if code == i18n.DEFAULT else f' lang="{i18n.html_lang(code)}"'
     return (
-        '<!DOCTYPE html><html><body style="font-family:sans-serif;max-width:720px">'
+        f'<!DOCTYPE html><html{lang}><body style="font-family:sans-serif;max-width:720px">'
         f"<p>{escape(heading(delivery))}</p>{cards}"
-        '<p style="color:#666">You receive this because you enrolled your portfolio '
-        "with ArtWatch.</p></body></html>"
+        f'<p style="color:#666">{escape(footer(delivery))}</p></body></html>'
     )
 
 
 def _html_card(delivery: Delivery, entry: Entry, cids: Cids) -> str:
+    _ = catalogue(delivery).gettext
     images = ""
     if any(cids):
+        alts = (_("Your artwork"), _("Found in the post"))
         cells = "".join(
             f'<td style="padding:4px;vertical-align:top"><img src="cid:{escape(cid)}" '
             f'alt="{escape(alt)}" style="max-width:320px"><br>{escape(alt)}</td>'
-            for cid, alt in zip(cids, ("Your artwork", "Found in the post"), strict=True)
+            for cid, alt in zip(cids, alts, strict=True)
             if cid
         )
         images = f'<table role="presentation"><tr>{cells}</tr></table>'

@@ -30,6 +30,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from artwatch.sealed import SecretBox
 from artwatch.web import render
 from artwatch.web.auth import SESSION_COOKIE, SESSION_MAX_AGE
+from artwatch.web.pdf import CHROMIUM
 from pipelines.store.sync import Store
 
 HERE = Path(__file__).parent
@@ -61,6 +62,7 @@ class WebConfig:
     public_url: str | None = None
     allow_private_hosts: tuple[str, ...] = ()
     image_maxsize: int = 25 * 1024 * 1024
+    chromium: str = CHROMIUM  # prints the evidence report to PDF (artwatch.web.pdf)
 
     @property
     def https(self) -> bool:

@@ -3,12 +3,14 @@
 ``/hits/<id>/evidence.zip`` (and ``/evidence.zip?ids=..`` for a selection, one folder per
 hit) holds the pictures as stored (the artwork's and the found picture's thumbnails, the post
 screenshot when one was rendered), ``report.html`` (self-contained: pictures inline, the
-matched region outlined), ``evidence.json`` (every field of the hit, and the sha256 of every
+matched region outlined), ``report.pdf`` (that report printed by Chromium, see
+``artwatch.web.pdf``; without a Chromium the pack goes without it and ``evidence.json`` says
+why), ``evidence.json`` (every field of the hit, and the sha256 of every
 other file of the pack), ``SHA256SUMS`` and a takedown notice draft in English and Simplified
 Chinese naming the platform's own complaint channel. ``image_sha256`` is the hash of the found
 picture's original bytes as downloaded during the crawl (the original itself is not kept, only
-its thumbnail). No PDF: no maintained pure-Python renderer handles CJK text without
-shipping fonts; the HTML report prints to PDF from any browser.
+its thumbnail). The routes are plain functions, so FastAPI runs them (and the browser
+they start) in its worker threads, off the event loop.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from artwatch.output import json_value
-from artwatch.web import actions, render
+from artwatch.web import actions, pdf, render
 from artwatch.web.actions import N_
 from artwatch.web.pages import Artist, signed_in, store
 from pipelines.store.writes import utcnow
@@ -71,7 +73,12 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def pack_files(request: Request, artist: Mapping[str, Any], hit: Mapping[str, Any]) -> dict:
+def pack_files(
+    request: Request,
+    artist: Mapping[str, Any],
+    hit: Mapping[str, Any],
+    print_pdf: Callable[[str], bytes],
+) -> dict:
     """The pack of one hit as {file name: bytes}, in the order they are written."""
     artwork = actions.own_artwork(store(request), artist, str(hit.get("artwork_id"))) or {}
     pictures = {
@@ -102,8 +109,15 @@ def pack_files(request: Request, artist: Mapping[str, Any], hit: Mapping[str, An
     }
     hashes = {name: sha256(data) for name, data in files.items()}
     report = render.environment(render.language(request)).get_template("report.html")
-    files["report.html"] = report.render(inline=inline, hashes=hashes, **context).encode()
+    html = report.render(inline=inline, hashes=hashes, **context)
+    files["report.html"] = html.encode()
     hashes["report.html"] = sha256(files["report.html"])
+    try:
+        files["report.pdf"] = print_pdf(html)
+        hashes["report.pdf"] = sha256(files["report.pdf"])
+        missing = {}
+    except pdf.PdfUnavailable as error:
+        missing = {"report_pdf_missing": str(error)}
     document = {
         "exported_at": context["exported_at"],
         "hit_id": str(hit["_id"]),
@@ -115,6 +129,7 @@ def pack_files(request: Request, artist: Mapping[str, Any], hit: Mapping[str, An
         },
         "complaint_channel": {"name": context["channel"][0], "url": context["channel"][1] or None},
         "files": hashes,
+        **missing,
     }
     body = json.dumps(document, default=json_value, indent=2, ensure_ascii=False).encode()
     files["evidence.json"] = body
@@ -137,7 +152,9 @@ def evidence_pack(request: Request, artist: Artist, hit_id: str) -> Response:
     hit = actions.own_hit(store(request), artist, hit_id)
     if hit is None:
         raise HTTPException(404)
-    return zip_response(pack_files(request, artist, hit), f"artwatch-evidence-{hit_id}.zip")
+    with pdf.printer(request.app.state.config.chromium) as print_pdf:
+        files = pack_files(request, artist, hit, print_pdf)
+    return zip_response(files, f"artwatch-evidence-{hit_id}.zip")
 
 
 @router.get("/evidence.zip")
@@ -147,9 +164,10 @@ def evidence_packs(
     hits = [actions.own_hit(store(request), artist, hit_id) for hit_id in dict.fromkeys(ids)]
     if not hits or any(hit is None for hit in hits):
         raise HTTPException(404)  # one foreign id and the whole selection is not found
-    entries = {
-        f"{hit['_id']}/{name}": data
-        for hit in hits
-        for name, data in pack_files(request, artist, hit).items()
-    }
+    with pdf.printer(request.app.state.config.chromium) as print_pdf:
+        entries = {
+            f"{hit['_id']}/{name}": data
+            for hit in hits
+            for name, data in pack_files(request, artist, hit, print_pdf).items()
+        }
     return zip_response(entries, "artwatch-evidence.zip")
