@@ -34,24 +34,14 @@ from artwatch.web import i18n
 from artwatch.web.app import HeadDeadline
 from artwatch.web.auth import digest
 from pipelines.store.writes import utcnow
-from tests.web_support import BOX, Client, seed_hit, serving
+from tests.web_support import BOX, Client, seed_ana_hits, seed_hit, serving
 
 
 @pytest.fixture
 def site(store):
     ana = store.add_artist("Ana", "ana@example.org")
     bo = store.add_artist("Bo", "bo@example.org")
-    ana_hits = [
-        seed_hit(store, ana, 1, text="<script>window.pwned = 1</script> #aiart"),
-        seed_hit(
-            store,
-            ana,
-            2,
-            kind="partial",
-            platform="weibo",
-            region={"x0": 0.1, "y0": 0.2, "x1": 0.6, "y1": 0.9},
-        ),
-    ]
+    ana_hits = seed_ana_hits(store, ana)
     bo_hit = seed_hit(store, bo, 3)
     with serving(store) as base:
         yield {

@@ -18,7 +18,7 @@ from artwatch.samples import artwork
 from crawler.browser import CHROMIUM_LAUNCH_OPTIONS
 from pipelines.engine.fingerprint import fingerprint
 from pipelines.store.sync import Store
-from tests.web_support import seed_hit, serving
+from tests.web_support import seed_ana_hits, seed_hit, serving
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 # Every page at phone width, in both languages, for the README and for a look (git-ignored).
@@ -37,15 +37,7 @@ def site(store):
     ana = store.add_artist("Ana", "ana@example.org")
     bo = store.add_artist("Bo", "bo@example.org")
     hits = [
-        seed_hit(store, ana, 1, text="<script>window.pwned = 1</script> #aiart"),
-        seed_hit(
-            store,
-            ana,
-            2,
-            kind="partial",
-            platform="weibo",
-            region={"x0": 0.1, "y0": 0.2, "x1": 0.6, "y1": 0.9},
-        ),
+        *seed_ana_hits(store, ana),
         seed_hit(store, ana, 3, platform="bluesky"),
         seed_hit(store, ana, 4, platform="bluesky"),
     ]

@@ -63,6 +63,22 @@ def seed_hit(store, artist_id: str, seed: int, **fields) -> str:
     return store.upsert_hit(hit)[0]
 
 
+def seed_ana_hits(store, artist_id: str) -> list[str]:
+    """Ana's first two hits in every web test: one whose post tries a script, one partial
+    match on Weibo with the matched region recorded."""
+    return [
+        seed_hit(store, artist_id, 1, text="<script>window.pwned = 1</script> #aiart"),
+        seed_hit(
+            store,
+            artist_id,
+            2,
+            kind="partial",
+            platform="weibo",
+            region={"x0": 0.1, "y0": 0.2, "x1": 0.6, "y1": 0.9},
+        ),
+    ]
+
+
 @contextmanager
 def serving(store, **config) -> Iterator[str]:
     """The app on a free port of 127.0.0.1 under uvicorn, in a thread; yields its base URL."""

@@ -143,6 +143,14 @@ def operation(method: Callable[..., Operation]) -> Callable[..., Any]:
     return apply
 
 
+def _owned(document_id: str, what: str, artist_id: str | None) -> dict[str, Any]:
+    """The query for one document by id, of ``artist_id`` when given."""
+    query: dict[str, Any] = {"_id": object_id(document_id, what)}
+    if artist_id is not None:
+        query["artist_id"] = artist_id
+    return query
+
+
 def _ids_in(ids: Iterable[str]) -> dict[str, list[ObjectId]]:
     """``$in`` over the valid ones of ``ids``: an id that cannot exist matches nothing."""
     return {"$in": [ObjectId(i) for i in ids if ObjectId.is_valid(i)]}
@@ -288,10 +296,7 @@ class Operations:
     @operation
     def artwork(self, artwork_id: str, artist_id: str | None = None) -> Operation:
         """The artwork (of ``artist_id`` when given), or None."""
-        query: dict[str, Any] = {"_id": object_id(artwork_id, "artwork id")}
-        if artist_id is not None:
-            query["artist_id"] = artist_id
-        return (yield ARTWORKS.find_one(query))
+        return (yield ARTWORKS.find_one(_owned(artwork_id, "artwork id", artist_id)))
 
     @operation
     def artworks(self, artist_id: str | None = None) -> Operation:
@@ -432,10 +437,7 @@ class Operations:
     @operation
     def hit(self, hit_id: str, artist_id: str | None = None) -> Operation:
         """The hit (of ``artist_id`` when given), or None; a malformed id raises ArtWatchError."""
-        query: dict[str, Any] = {"_id": object_id(hit_id, "hit id")}
-        if artist_id is not None:
-            query["artist_id"] = artist_id
-        return (yield HITS.find_one(query))
+        return (yield HITS.find_one(_owned(hit_id, "hit id", artist_id)))
 
     @operation
     def hits(self, artist_id: str | None = None, status: str | None = None) -> Operation:
