@@ -361,7 +361,9 @@ def _pair_evidence(query: Fingerprint, art: Fingerprint) -> dict[str, int]:
     ).sum()
     art_xy, art_desc = OrbFeatures.positions(art.orb_xy), OrbFeatures.descriptors(art.orb_desc)
     inliers = max(  # as posted and mirrored, as the index verifies
-        verify_features(OrbFeatures.positions(xy), OrbFeatures.descriptors(desc), art_xy, art_desc)
+        verify_features(
+            OrbFeatures.positions(xy), OrbFeatures.descriptors(desc), art_xy, art_desc
+        ).inliers
         for xy, desc in (
             (query.orb_xy, query.orb_desc),
             (query.orb_mirror_xy, query.orb_mirror_desc),

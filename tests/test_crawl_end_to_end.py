@@ -121,6 +121,11 @@ def test_crawl_finds_exactly_the_edited_copies_once_and_backscan_finds_the_rest(
     assert hit["ai_labeled"] is True and hit["ai_evidence"] == ["tag:aiart"]
     assert hit["kind"] in ("exact", "near", "partial") and hit["status"] == "new"
     assert store.db.alerts.count_documents({}) == len(world["expected"])
+    # A copy inside a larger picture is stored with where it sits, for the hit page's outline.
+    for partial in store.db.hits.find({"kind": "partial"}):
+        box = partial["region"]
+        assert 0 <= box["x0"] < box["x1"] <= 1 and 0 <= box["y0"] < box["y1"] <= 1, partial
+    assert store.db.hits.count_documents({"kind": "partial"}) > 0
 
     shared = store.db.posts.find_one({"_id": on(server, sorted(world["expected"])[-1][1])})
     shared = shared["images"]

@@ -291,3 +291,23 @@ def test_low_detail_work_is_found_unedited_and_resized():
     assert same.kind == "exact" and same.distances == {"sha256": 0}
     resized = only(search(index, work.resize((400, 300)), quality=90), "sky")
     assert resized.kind == "near"
+
+
+@pytest.mark.parametrize("mirrored", [False, True], ids=["as_posted", "mirrored"])
+def test_a_partial_match_says_where_the_artwork_sits(index, works, mirrored):
+    image = works["art102"]
+    if mirrored:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    canvas = Image.new("RGB", (1600, 1200), (235, 235, 240))
+    ImageDraw.Draw(canvas).rectangle((0, 0, 1600, 120), fill=(30, 30, 60))
+    canvas.paste(image.resize((648, 486)), (800, 500))  # x 0.5-0.905, y 0.4167-0.8217
+    match = only(search(index, canvas), "art102")
+    assert match.kind == "partial" and match.region is not None
+    expected = {"x0": 0.5, "y0": 0.4167, "x1": 0.905, "y1": 0.8217}
+    for side, value in expected.items():
+        assert abs(match.region[side] - value) < 0.03, (side, match.region)
+
+
+def test_whole_image_matches_carry_no_region(index, works):
+    match = only(search(index, works["art101"]), "art101")
+    assert match.kind in ("exact", "near") and match.region is None

@@ -25,8 +25,8 @@ first search after a change.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -86,6 +86,16 @@ class Match:
     kind: Kind
     score: float
     distances: dict[str, float] = field(default_factory=dict)
+    # Where a partial match sits in the searched image (x0, y0, x1, y1 as fractions of its
+    # width and height), from the verified transform; None when no transform was verified.
+    region: dict[str, float] | None = None
+
+
+class Verified(NamedTuple):
+    """The outcome of ``verify_features``: RANSAC inliers and the artwork -> query transform."""
+
+    inliers: int
+    transform: np.ndarray | None = None
 
 
 class HammingIndex:
@@ -274,14 +284,14 @@ class FeatureIndex:
 
 def verify_features(
     query_xy: np.ndarray, query_desc: np.ndarray, art_xy: np.ndarray, art_desc: np.ndarray
-) -> int:
+) -> Verified:
     """RANSAC inliers of a similarity transform mapping the artwork into the query (0 if none).
 
     Matches are mutual-nearest descriptor pairs passing Lowe's ratio test; the transform must
     not collapse or blow up the artwork (scale within 1/8..8).
     """
     if len(query_desc) < Rule.min_inliers or len(art_desc) < Rule.min_inliers:
-        return 0
+        return Verified(0)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     pairs = matcher.knnMatch(query_desc, art_desc, k=2)
     good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
@@ -290,18 +300,36 @@ def verify_features(
         if m.trainIdx not in best or m.distance < best[m.trainIdx].distance:
             best[m.trainIdx] = m
     if len(best) < Rule.min_inliers:
-        return 0
+        return Verified(0)
     src = np.float32([art_xy[m.trainIdx] for m in best.values()])
     dst = np.float32([query_xy[m.queryIdx] for m in best.values()])
     transform, inliers = cv2.estimateAffinePartial2D(
         src, dst, method=cv2.RANSAC, ransacReprojThreshold=4.0, maxIters=2000, confidence=0.995
     )
     if transform is None or inliers is None:
-        return 0
+        return Verified(0)
     scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2]))))
     if not 1 / 8 <= scale <= 8:
-        return 0
-    return int(inliers.sum())
+        return Verified(0)
+    return Verified(int(inliers.sum()), transform)
+
+
+def artwork_region(
+    transform: np.ndarray, artwork: Fingerprint, query: Fingerprint, mirrored: bool
+) -> dict[str, float] | None:
+    """The artwork's outline in the query under ``transform``, as fractions of the query's
+    size (clipped to it; a mirrored view's x taken back to the picture as posted)."""
+    width, height = artwork.width, artwork.height
+    corners = np.float32([[0, 0], [width, 0], [0, height], [width, height]])
+    placed = corners @ transform[:, :2].T + transform[:, 2]
+    x0, y0 = np.clip(placed.min(axis=0), 0, [query.width, query.height])
+    x1, y1 = np.clip(placed.max(axis=0), 0, [query.width, query.height])
+    if mirrored:
+        x0, x1 = query.width - x1, query.width - x0
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    box = (x0 / query.width, y0 / query.height, x1 / query.width, y1 / query.height)
+    return dict(zip(("x0", "y0", "x1", "y1"), (round(float(v), 4) for v in box), strict=True))
 
 
 @dataclass
@@ -368,6 +396,9 @@ class PortfolioIndex:
         for slot, kind, score, distances in snap.learned.search(fingerprint):
             if slot not in found or _KIND_RANK[kind] > _KIND_RANK[found[slot].kind]:
                 found[slot] = Match(snap.ids[slot], kind, score, distances)
+        for slot, match in found.items():
+            if match.kind == "partial":
+                found[slot] = replace(match, region=_locate(snap.entries[slot], fingerprint))
         return sorted(found.values(), key=_rank, reverse=True)
 
     def _current(self) -> _Snapshot:
@@ -400,7 +431,7 @@ class PortfolioIndex:
             confirmed = dist <= Rule.pdq_certain or phash <= Rule.phash_confirm
             if not confirmed:
                 views = views or _views(fp)
-                inliers = max(verify_features(*view, entry.xy, entry.desc) for view in views)
+                inliers = max(verify_features(*v, entry.xy, entry.desc).inliers for v in views)
                 distances["inliers"] = inliers
                 confirmed = inliers >= Rule.min_inliers
             if confirmed:
@@ -432,11 +463,21 @@ class PortfolioIndex:
                 yield slot, Match(snap.ids[slot], "near", 1 - loose["pdq"] / 256, loose)
                 continue
             view = int(votes[:, slot].argmax())  # the other view rarely wins (measured)
-            inliers = verify_features(*views[view], entry.xy, entry.desc)
+            inliers = verify_features(*views[view], entry.xy, entry.desc).inliers
             if inliers >= Rule.min_inliers:
                 score = min(1.0, inliers / Rule.full_inliers)
                 distances = {"inliers": inliers, "votes": int(votes[view, slot]), "mirror": view}
                 yield slot, Match(snap.ids[slot], "partial", score, distances)
+
+
+def _locate(entry: _Entry, fp: Fingerprint) -> dict[str, float] | None:
+    """Where the artwork sits in the query, from the best verified view; only for matches,
+    so the second verification costs nothing on the images that match nothing."""
+    verified = [verify_features(*view, entry.xy, entry.desc) for view in _views(fp)]
+    best = max(range(len(verified)), key=lambda view: verified[view].inliers)
+    if verified[best].inliers < Rule.min_inliers:
+        return None
+    return artwork_region(verified[best].transform, entry.fingerprint, fp, mirrored=best == 1)
 
 
 def _views(fp: Fingerprint) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -41,6 +41,7 @@ def hit_document(
         "kind": match.kind,
         "score": float(match.score),
         "distances": {name: _number(value) for name, value in match.distances.items()},
+        "region": getattr(match, "region", None),  # where a partial match sits, for the outline
         "platform": post["platform"],
         "post_url": post.get("url"),
         "image_url": _image_url(post, image),
