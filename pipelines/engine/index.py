@@ -397,7 +397,7 @@ class PortfolioIndex:
             if slot not in found or _KIND_RANK[kind] > _KIND_RANK[found[slot].kind]:
                 found[slot] = Match(snap.ids[slot], kind, score, distances)
         for slot, match in found.items():
-            if match.kind == "partial":
+            if match.kind == "partial" and match.region is None:  # not located by _partial
                 found[slot] = replace(match, region=_locate(snap.entries[slot], fingerprint))
         return sorted(found.values(), key=_rank, reverse=True)
 
@@ -463,11 +463,16 @@ class PortfolioIndex:
                 yield slot, Match(snap.ids[slot], "near", 1 - loose["pdq"] / 256, loose)
                 continue
             view = int(votes[:, slot].argmax())  # the other view rarely wins (measured)
-            inliers = verify_features(*views[view], entry.xy, entry.desc).inliers
-            if inliers >= Rule.min_inliers:
-                score = min(1.0, inliers / Rule.full_inliers)
-                distances = {"inliers": inliers, "votes": int(votes[view, slot]), "mirror": view}
-                yield slot, Match(snap.ids[slot], "partial", score, distances)
+            verified = verify_features(*views[view], entry.xy, entry.desc)
+            if verified.inliers >= Rule.min_inliers:
+                score = min(1.0, verified.inliers / Rule.full_inliers)
+                distances = {
+                    "inliers": verified.inliers,
+                    "votes": int(votes[view, slot]),
+                    "mirror": view,
+                }
+                region = artwork_region(verified.transform, entry.fingerprint, fp, view == 1)
+                yield slot, Match(snap.ids[slot], "partial", score, distances, region)
 
 
 def _locate(entry: _Entry, fp: Fingerprint) -> dict[str, float] | None:
